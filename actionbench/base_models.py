@@ -1,0 +1,150 @@
+"""Base text-to-image models: a diffusers Stable Diffusion pipeline by name, Hugging Face id or path.
+
+Named bases are registered (``tiny``: random weights from small configs, as diffusers' own tests
+build them; ``mini``: ActionBench-Mini's trained world model). Anything else is passed to
+``StableDiffusionPipeline.from_pretrained`` (a local folder with ``model_index.json`` or a hub id).
+Every call of :meth:`BaseModel.load` returns a fresh pipeline that a method may change freely.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from actionbench.errors import ActionBenchError
+from actionbench.fileio import stable_hash
+from actionbench.paths import cache_dir
+from actionbench.registry import Registry
+
+# A named base returns the folder of a diffusers pipeline saved with save_pretrained.
+BASE_MODELS: Registry[Callable[[], Path]] = Registry("base model")
+BASE_MODELS.lazy("tiny", "actionbench.base_models:build_tiny_pipeline",
+                 "random-weight Stable Diffusion from small configs (64 px); for tests, numbers mean nothing")
+BASE_MODELS.lazy("mini", "actionbench.mini.models:mini_pipeline_path",
+                 "ActionBench-Mini's trained text-to-image model (32 px, shipped with the package)")
+
+REQUIRED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """A base model by name; ``folder`` is set when the weights are on this machine."""
+
+    name: str
+    folder: Path | None
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What a result depends on: the name and, for local folders, the model index's content."""
+        index = self.folder / "model_index.json" if self.folder else None
+        return {"name": self.name, "index": stable_hash(index.read_text()) if index and index.is_file() else None}
+
+    def load(self, device: str = "cpu", dtype: Any = None):
+        from diffusers import StableDiffusionPipeline
+
+        quiet_libraries()
+        source = str(self.folder) if self.folder else self.name
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(
+                source, torch_dtype=dtype, safety_checker=None, feature_extractor=None,
+                requires_safety_checker=False, local_files_only=self.folder is not None
+                or os.environ.get("HF_HUB_OFFLINE") == "1")
+        except (OSError, ValueError) as error:
+            raise ActionBenchError(
+                f"base model '{self.name}' cannot be loaded ({_short(error)})",
+                "pass a local folder holding a diffusers Stable Diffusion pipeline (model_index.json), "
+                "or a Hugging Face id on a machine that can download it") from error
+        missing = [c for c in REQUIRED_COMPONENTS if getattr(pipe, c, None) is None]
+        if missing:
+            raise ActionBenchError(f"base model '{self.name}' is not Stable Diffusion-like (no {', '.join(missing)})",
+                                   "use an SD 1.x/2.x checkpoint")
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(device)
+
+
+def resolve_base_model(name_or_path: str) -> BaseModel:
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "model_index.json").is_file():
+            raise ActionBenchError(f"base model folder {path} has no model_index.json",
+                                   "point --base-model at a diffusers pipeline saved with save_pretrained")
+        return BaseModel(name=str(path), folder=path.resolve())
+    if name_or_path in BASE_MODELS.names():
+        return BaseModel(name=name_or_path, folder=Path(BASE_MODELS.get(name_or_path)()))
+    if "/" in name_or_path and not name_or_path.startswith((".", "/")):
+        return BaseModel(name=name_or_path, folder=None)  # a hub id: from_pretrained resolves it
+    raise ActionBenchError(f"base model '{name_or_path}' not found",
+                           f"use {', '.join(BASE_MODELS.names())}, a local pipeline folder, or a Hugging Face id")
+
+
+def quiet_libraries() -> None:
+    """Silence diffusers' and transformers' own progress bars and warnings; the suite shows its own."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def _short(error: Exception) -> str:
+    return " ".join(str(error).split())[:200]
+
+
+# ---------------------------------------------------------------------------------------------
+# The tiny random pipeline (tests and the pre-mini default).
+
+TINY_VERSION = "tiny-sd-v1"
+
+
+def build_tiny_pipeline() -> Path:
+    """Build (once, cached) a 64 px Stable Diffusion with random weights and return its folder.
+
+    Configs follow diffusers' own pipeline tests; the tokenizer is CLIP's real vocabulary, so
+    placeholder tokens and prompts behave as on a real checkpoint. Seeded: every machine builds the
+    same weights.
+    """
+    folder = cache_dir("base-models") / TINY_VERSION
+    if (folder / "model_index.json").is_file():
+        return folder
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from actionbench.tokenizer import clip_tokenizer
+
+    quiet_libraries()
+    build_dir = Path(tempfile.mkdtemp(prefix=f".{TINY_VERSION}.", dir=folder.parent))
+    try:
+        tokenizer = clip_tokenizer(build_dir / "vocab")
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel(
+            block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=32)
+        vae = AutoencoderKL(
+            block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
+            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=32, sample_size=64)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+        scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+        pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                       requires_safety_checker=False)
+        pipe.save_pretrained(build_dir / "pipeline")
+        try:
+            os.replace(build_dir / "pipeline", folder)
+        except OSError:  # another process finished first: keep theirs
+            pass
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+    return folder

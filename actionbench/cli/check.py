@@ -1,0 +1,31 @@
+"""``actionbench check``: fail (exit 1) when a run falls below a committed baseline board."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("check", help="compare a run with a baseline leaderboard.csv (for CI)")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("--baseline", required=True, help="a leaderboard.csv, optionally with a tolerance column")
+    parser.add_argument("--tolerance", type=float, default=0.0,
+                        help="allowed shortfall where the baseline gives none (default: 0)")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from actionbench.reports.check import check, read_baseline
+    from actionbench.reports.leaderboard import leaderboard
+    from actionbench.reports.load import load_runs
+
+    baseline = read_baseline(Path(args.baseline))
+    rows = check(leaderboard(load_runs([Path(args.run_dir)])), baseline, args.tolerance)
+    failed = [r for r in rows if not r.passed]
+    for row in rows:
+        status = "ok  " if row.passed else "FAIL"
+        print(f"{status} {row.method:<20} {row.action:<12} {row.score:<22} now {row.current:.4f}  "
+              f"baseline {row.baseline:.4f}  tolerance {row.tolerance:.4f}")
+    print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0

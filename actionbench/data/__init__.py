@@ -1,0 +1,68 @@
+"""Benchmarks and actions: the data side of the suite.
+
+``BENCHMARKS`` maps a name to a loader returning a :class:`Benchmark`; a path to a benchmark folder
+works wherever a name does. Actions added with ``actionbench data add-action`` join every benchmark.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from actionbench.data.folder import BENCHMARK_FILE, load_action, load_benchmark
+from actionbench.data.model import Action, Benchmark, Exemplar, Protocol, Subject, fill_action
+from actionbench.errors import ActionBenchError
+from actionbench.paths import custom_actions_dir
+from actionbench.registry import Registry
+
+BENCHMARKS: Registry[Callable[[], Benchmark]] = Registry("benchmark")
+BENCHMARKS.lazy("mini", "actionbench.mini.benchmark:load_mini_benchmark",
+                "ActionBench-Mini: a rendered world with the same 8 actions, runs on a laptop CPU (default)")
+BENCHMARKS.lazy("actionbench", "actionbench.data.official:load_official_benchmark",
+                "the official ActionBench of the ADI paper (8 actions x 10 photos; data fetched or placed by you)")
+
+
+def custom_actions() -> dict[str, Action]:
+    root = custom_actions_dir()
+    if not root.is_dir():
+        return {}
+    return {p.name: load_action(p, source="custom") for p in sorted(root.iterdir()) if (p / "action.toml").is_file()}
+
+
+def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:
+    """Load a registered benchmark by name, or a benchmark folder by path; add the custom actions."""
+    path = Path(name_or_path)
+    if (path / BENCHMARK_FILE).is_file():
+        benchmark = load_benchmark(path)
+    elif name_or_path in BENCHMARKS.names():
+        benchmark = BENCHMARKS.get(name_or_path)()
+    else:
+        raise ActionBenchError(
+            f"unknown benchmark '{name_or_path}'",
+            f"choose one of {', '.join(BENCHMARKS.names())}, or a folder holding {BENCHMARK_FILE}")
+    if not with_custom:
+        return benchmark
+    extra = custom_actions()
+    clash = sorted(set(extra) & set(benchmark.actions))
+    if clash:
+        raise ActionBenchError(f"custom action(s) {', '.join(clash)} clash with {benchmark.name}'s actions",
+                               f"rename them under {custom_actions_dir()}")
+    return benchmark.with_actions(extra)
+
+
+def resolve_actions(benchmark: Benchmark, spec: str | list[str]) -> list[Action]:
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        return list(benchmark.actions.values())
+    if not names:
+        raise ActionBenchError("no action given", "name at least one action, or 'all'")
+    missing = [n for n in names if n not in benchmark.actions]
+    if missing:
+        raise ActionBenchError(f"unknown action '{missing[0]}' in benchmark {benchmark.name}",
+                               f"choose one of {', '.join(sorted(benchmark.actions))}, or 'all'")
+    return [benchmark.actions[n] for n in dict.fromkeys(names)]
+
+
+__all__ = ["Action", "Benchmark", "Exemplar", "Protocol", "Subject", "BENCHMARKS", "get_benchmark",
+           "resolve_actions", "custom_actions", "fill_action"]

@@ -1,0 +1,90 @@
+"""Read actions and benchmarks stored in the suite's folder format (``docs/data-format.md``)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from actionbench.data.model import SUBJECT_KINDS, Action, Benchmark, Exemplar, Protocol, Subject
+from actionbench.errors import ActionBenchError
+from actionbench.fileio import file_sha256
+
+ACTION_FILE = "action.toml"
+BENCHMARK_FILE = "benchmark.toml"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as error:
+        raise ActionBenchError(f"{path} is missing", "see docs/data-format.md for the folder format") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ActionBenchError(f"{path} is not valid TOML ({error})", "fix the file") from error
+
+
+def load_action(folder: Path, source: str = "custom") -> Action:
+    folder = Path(folder)
+    spec = read_toml(folder / ACTION_FILE)
+    name = spec.get("name", folder.name)
+    description = str(spec.get("description", "")).strip()
+    if not description:
+        raise ActionBenchError(f"action '{name}' has no description",
+                               f"add description = \"...\" (the action in words) to {folder / ACTION_FILE}")
+    exemplars = []
+    for item in spec.get("exemplars", []):
+        path = folder / item["file"]
+        if not path.is_file():
+            raise ActionBenchError(f"exemplar {path} of action '{name}' is missing",
+                                   "restore the file or remove it from action.toml")
+        exemplars.append(Exemplar(
+            image_path=path,
+            sha256=item.get("sha256") or file_sha256(path),
+            template=item.get("template", "a photo of a person {}"),
+            context=item.get("context", "a person"),
+        ))
+    if not exemplars:
+        raise ActionBenchError(f"action '{name}' in {folder} has no exemplar images",
+                               "list them under [[exemplars]] in action.toml")
+    return Action(name=name, description=description, exemplars=tuple(exemplars),
+                  mirror_invariant=bool(spec.get("mirror_invariant", False)), source=source, root=folder)
+
+
+def protocol_from_dict(spec: dict[str, Any]) -> Protocol:
+    subjects = []
+    for item in spec.get("subjects", []):
+        kind = item.get("kind", "human")
+        if kind not in SUBJECT_KINDS:
+            raise ActionBenchError(f"subject '{item.get('name')}' has kind '{kind}'",
+                                   f"use one of {', '.join(SUBJECT_KINDS)}")
+        subjects.append(Subject(name=item["name"], text=item["text"], kind=kind))
+    if not subjects:
+        raise ActionBenchError("the protocol lists no subjects", "add [[protocol.subjects]] entries")
+    known = {"subjects", "prompt_template", "seeds", "images_per_prompt", "num_inference_steps",
+             "guidance_scale", "notes"}
+    unknown = set(spec) - known
+    if unknown:
+        raise ActionBenchError(f"unknown protocol setting(s) {', '.join(sorted(unknown))}",
+                               f"valid settings are {', '.join(sorted(known))}")
+    return Protocol(
+        subjects=tuple(subjects),
+        prompt_template=spec.get("prompt_template", "{subject} {action}"),
+        seeds=tuple(int(s) for s in spec.get("seeds", (0, 1))),
+        images_per_prompt=int(spec.get("images_per_prompt", 1)),
+        num_inference_steps=int(spec.get("num_inference_steps", 50)),
+        guidance_scale=float(spec.get("guidance_scale", 7.5)),
+        notes=spec.get("notes", ""),
+    )
+
+
+def load_benchmark(folder: Path) -> Benchmark:
+    """A benchmark folder: ``benchmark.toml`` plus one sub-folder per action."""
+    folder = Path(folder)
+    spec = read_toml(folder / BENCHMARK_FILE)
+    name = spec.get("name", folder.name)
+    action_names = spec.get("actions") or sorted(
+        p.name for p in folder.iterdir() if (p / ACTION_FILE).is_file())
+    actions = {a: load_action(folder / a, source=name) for a in action_names}
+    return Benchmark(name=name, actions=actions, protocol=protocol_from_dict(spec.get("protocol", {})),
+                     root=folder, defaults=spec.get("defaults", {}))

@@ -1,0 +1,115 @@
+"""The benchmark's content as data: actions, exemplars, subjects and the evaluation protocol.
+
+An action is a folder of exemplar photos plus ``action.toml``; a benchmark is a folder of actions
+plus ``benchmark.toml`` (the protocol). ``docs/data-format.md`` documents both files. Every object
+here is immutable and carries a content hash (``version``) that goes into each run's manifest, so
+scores computed from different data never mix silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actionbench.fileio import stable_hash
+
+ACTION_PLACEHOLDER = "{action}"
+SUBJECT_KINDS = ("human", "animal", "other")
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One exemplar photo of an action.
+
+    ``template`` is the photo's caption with ``{}`` where the action goes (ReVersion's and
+    ActionBench's ``text.json`` format); ``context`` is what the photo shows besides the action (the
+    person and the background, in words): ADI builds its action-different samples from it.
+    """
+
+    image_path: Path
+    sha256: str
+    template: str = "a photo of a person {}"
+    context: str = "a person"
+
+    @property
+    def image_id(self) -> str:
+        return self.image_path.stem
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    description: str  # the action written out in words: "raising both arms overhead in celebration"
+    exemplars: tuple[Exemplar, ...]
+    mirror_invariant: bool = False  # True when the mirror image counts as the same action (yoga poses)
+    source: str = "custom"  # the benchmark it belongs to, or "custom"
+    root: Path | None = None
+
+    @property
+    def version(self) -> str:
+        """Content hash of the images, the description and the templates."""
+        return stable_hash({
+            "name": self.name,
+            "description": self.description,
+            "mirror_invariant": self.mirror_invariant,
+            "exemplars": [(e.sha256, e.template, e.context) for e in self.exemplars],
+        })
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An evaluation subject: who or what should perform the action in a generated image."""
+
+    name: str  # a slug used in file names: "cat", "michael_jackson"
+    text: str  # as written in prompts: "a cat", "Michael Jackson"
+    kind: str = "human"  # one of SUBJECT_KINDS
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a method is evaluated on every action: subjects, prompts, seeds, sampler settings.
+
+    ``prompt_template`` holds ``{subject}`` and ``{action}``; the runner fills ``{subject}`` and each
+    method fills ``{action}`` its own way (a learned token, or the action's description in words).
+    """
+
+    subjects: tuple[Subject, ...]
+    prompt_template: str = "{subject} {action}"
+    seeds: tuple[int, ...] = (0, 1)
+    images_per_prompt: int = 1
+    num_inference_steps: int = 50
+    guidance_scale: float = 7.5
+    notes: str = ""  # where the protocol comes from, and what is our choice
+
+    def prompt(self, subject: Subject) -> str:
+        return self.prompt_template.format(subject=subject.text, action=ACTION_PLACEHOLDER)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    actions: dict[str, Action]
+    protocol: Protocol
+    root: Path | None = None
+    # Defaults this benchmark brings: the base model and scorers of its world, per-method settings.
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        """Content hash of every action and of the protocol."""
+        return stable_hash({
+            "name": self.name,
+            "actions": {name: action.version for name, action in sorted(self.actions.items())},
+            "protocol": self.protocol,
+        })
+
+    def with_actions(self, extra: dict[str, Action]) -> "Benchmark":
+        merged = dict(self.actions)
+        merged.update(extra)
+        return Benchmark(self.name, merged, self.protocol, self.root, self.defaults)
+
+
+def fill_action(prompt: str, words: str) -> str:
+    """Put the action (a token or words) where the prompt's ``{action}`` placeholder is."""
+    return " ".join(prompt.replace(ACTION_PLACEHOLDER, words).split())

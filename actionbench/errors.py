@@ -1,0 +1,24 @@
+"""User-facing errors: one line that names the problem and the fix, never a traceback."""
+
+from __future__ import annotations
+
+
+class ActionBenchError(Exception):
+    """A problem the user can fix. The CLI prints ``str(error)`` on one line and exits non-zero."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem.rstrip(".")
+        self.fix = fix.rstrip(".") if fix else None
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = self.problem + "." if not self.fix else f"{self.problem}: {self.fix}."
+        return " ".join(text.split())  # always one line
+
+
+def unknown_name(kind: str, name: str, valid: list[str]) -> ActionBenchError:
+    """The error for a name that is not registered, listing the names that are."""
+    choices = ", ".join(sorted(valid)) or "(none registered)"
+    return ActionBenchError(f"unknown {kind} '{name}'", f"choose one of {choices}")

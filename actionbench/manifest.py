@@ -1,0 +1,76 @@
+"""What a run records about itself: enough to reproduce it and to refuse mixing it with others."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from actionbench import __version__
+from actionbench.plan import Plan, resolve_device
+
+PACKAGES = ("torch", "diffusers", "transformers", "open_clip_torch", "mediapipe", "numpy", "scikit-image",
+            "pandas", "peft", "accelerate", "safetensors", "pillow")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the actionbench checkout in use (with '+dirty' for local changes), if any."""
+    source = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any]:
+    import torch
+
+    device = resolve_device(plan.config.device)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    invocations = (previous or {}).get("invocations", []) + [{"time": now, "argv": sys.argv}]
+    return {
+        "actionbench_version": __version__,
+        "created": (previous or {}).get("created", now),
+        "updated": now,
+        "invocations": invocations[-50:],
+        "config": dataclasses.asdict(plan.config),
+        "method_configs": {name: dataclasses.asdict(c) for name, c in plan.method_configs.items()},
+        "scorers": dataclasses.asdict(plan.scorers),
+        "benchmark": {
+            "name": plan.benchmark.name,
+            "version": plan.benchmark.version,
+            "actions": {name: action.version for name, action in plan.actions.items()},
+            "protocol": dataclasses.asdict(plan.benchmark.protocol),
+        },
+        "action_descriptions": {name: action.description for name, action in plan.actions.items()},
+        "base_model": plan.base.identity,
+        "seeds": plan.seeds,
+        "methods": plan.methods,
+        "metrics": plan.metrics,
+        "references": plan.references,
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "device": device,
+        "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or platform.machine(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }

@@ -1,0 +1,155 @@
+"""A run's plan: the resolved configuration, the units to run and the key of each stage.
+
+Planning checks every name and every input before any work starts (unknown method, action or
+metric; a base model that cannot be found; an action a method cannot train on), so bad input costs
+seconds, not a half-finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from actionbench.base_models import BaseModel, resolve_base_model
+from actionbench.config import RunConfig, ScorerConfig, from_dict, merge
+from actionbench.data import Action, Benchmark, Subject, get_benchmark, resolve_actions
+from actionbench.errors import ActionBenchError
+from actionbench.fileio import stable_hash
+from actionbench.methods import METHODS
+from actionbench.metrics import METRICS
+from actionbench.store import Unit
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to generate: who performs the action, with which seed."""
+
+    image_id: str
+    subject: Subject
+    seed: int  # the protocol seed
+    index: int  # 0 .. images_per_prompt-1
+    generator_seed: int  # what seeds the sampler: the protocol seed, derived for index > 0
+    prompt: str  # the protocol prompt with the "{action}" placeholder
+
+
+@dataclass
+class Plan:
+    config: RunConfig
+    benchmark: Benchmark
+    base: BaseModel
+    actions: dict[str, Action]
+    methods: list[str]
+    metrics: list[str]
+    seeds: list[int]
+    scorers: ScorerConfig
+    method_configs: dict[str, Any]  # method name -> its resolved config dataclass
+    references: dict[str, str] = field(default_factory=dict)  # metric -> reference method
+    requests: list[ImageRequest] = field(default_factory=list)
+    keys: dict[tuple[Unit, str], str] = field(default_factory=dict)
+
+    @property
+    def units(self) -> list[Unit]:
+        return [Unit(m, a) for m in self.methods for a in self.actions]
+
+    @property
+    def reference_units(self) -> list[Unit]:
+        return [Unit(m, None) for m in dict.fromkeys(self.references.values())]
+
+    def all_units(self) -> list[Unit]:
+        return self.reference_units + self.units
+
+    def key(self, unit: Unit, stage: str) -> str:
+        return self.keys[(unit, stage)]
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def method_config(name: str, benchmark: Benchmark, config: RunConfig, protocol_defaults: dict[str, Any]):
+    """Method defaults (its paper) < the benchmark's defaults < the user's settings; then the protocol
+    fills inference settings the method leaves open."""
+    method_cls = METHODS.get(name)
+    resolved = method_cls.config_cls()
+    benchmark_settings = benchmark.defaults.get("methods", {}).get(name, {})
+    resolved = merge(resolved, benchmark_settings, f"benchmark {benchmark.name}'s settings for {name}")
+    resolved = merge(resolved, config.method_settings.get(name, {}), f"settings for method {name}")
+    for key, value in protocol_defaults.items():
+        if getattr(resolved, key, "absent") is None:
+            resolved = dataclasses.replace(resolved, **{key: value})
+    return resolved
+
+
+def build_plan(config: RunConfig) -> Plan:
+    benchmark = get_benchmark(config.benchmark)
+    actions = {a.name: a for a in resolve_actions(benchmark, config.actions)}
+    methods = METHODS.resolve(config.methods)
+    metrics = METRICS.resolve(config.metrics)
+    unknown = set(config.method_settings) - set(METHODS.names())
+    if unknown:
+        raise ActionBenchError(f"settings given for unknown method '{sorted(unknown)[0]}'",
+                               f"choose one of {', '.join(METHODS.names())}")
+    base_name = config.base_model or benchmark.defaults.get("base_model")
+    if not base_name:
+        raise ActionBenchError(f"benchmark {benchmark.name} names no default base model",
+                               "pass --base-model NAME_OR_PATH")
+    base = resolve_base_model(base_name)
+    scorer_defaults = benchmark.defaults.get("scorers", {})
+    scorers = dataclasses.replace(config.scorers, **{
+        k: v for k, v in scorer_defaults.items() if getattr(config.scorers, k, None) is None})
+    scorers = from_dict(ScorerConfig, dataclasses.asdict(scorers), "scorers")
+    protocol = benchmark.protocol
+    seeds = list(config.seeds) if config.seeds else list(protocol.seeds)
+    references = {}
+    for name in metrics:
+        reference = METRICS.get(name).reference_method
+        if reference:
+            references[name] = METHODS.resolve([reference])[0]
+    protocol_defaults = {"num_inference_steps": protocol.num_inference_steps,
+                         "guidance_scale": protocol.guidance_scale}
+    all_methods = list(dict.fromkeys(methods + list(references.values())))
+    method_configs = {m: method_config(m, benchmark, config, protocol_defaults) for m in all_methods}
+    plan = Plan(config=config, benchmark=benchmark, base=base, actions=actions, methods=methods,
+                metrics=metrics, seeds=seeds, scorers=scorers, method_configs=method_configs,
+                references=references, requests=image_requests(benchmark, seeds))
+    for unit in plan.units:
+        METHODS.get(unit.method)().check(actions[unit.action], method_configs[unit.method])
+    compute_keys(plan)
+    return plan
+
+
+def image_requests(benchmark: Benchmark, seeds: list[int]) -> list[ImageRequest]:
+    protocol = benchmark.protocol
+    requests = []
+    for subject in protocol.subjects:
+        for seed in seeds:
+            for index in range(protocol.images_per_prompt):
+                generator_seed = seed if index == 0 else int(stable_hash([seed, index], 8), 16) % (2**31)
+                requests.append(ImageRequest(f"{subject.name}-s{seed}-{index}", subject, seed, index,
+                                             generator_seed, protocol.prompt(subject)))
+    return requests
+
+
+def compute_keys(plan: Plan) -> None:
+    """Each stage's key hashes everything its output depends on, including the previous stage's key."""
+    from actionbench import RUN_FORMAT_VERSION
+
+    for unit in plan.all_units():
+        action = plan.actions.get(unit.action) if unit.action else None
+        train = stable_hash({"format": RUN_FORMAT_VERSION, "method": unit.method,
+                             "config": plan.method_configs[unit.method], "base": plan.base.identity,
+                             "action": action.version if action else None})
+        generate = stable_hash({"train": train, "requests": plan.requests})
+        plan.keys[(unit, "train")] = train
+        plan.keys[(unit, "generate")] = generate
+    for unit in plan.units:
+        references = {m: plan.keys[(Unit(ref, None), "generate")] for m, ref in plan.references.items()}
+        plan.keys[(unit, "score")] = stable_hash({
+            "generate": plan.keys[(unit, "generate")], "metrics": plan.metrics, "references": references,
+            "metric_settings": {m: plan.config.metric_settings.get(m, {}) for m in plan.metrics},
+            "scorers": plan.scorers, "benchmark": plan.benchmark.version})

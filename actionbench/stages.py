@@ -1,0 +1,136 @@
+"""The three stages of a unit: train the method, generate the protocol's images, score them.
+
+Each stage is a function of (plan, store, unit) that an executor may run anywhere the run directory
+is visible; it skips itself when its marker holds the current key, writes its outputs atomically,
+and marks itself done last, so a kill at any moment loses at most the stage in progress.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from typing import Any
+
+from actionbench.fileio import atomic_path, atomic_write_json, atomic_write_jsonl, read_json
+from actionbench.metrics import METRICS
+from actionbench.metrics.base import ImageRecord, ScoringContext
+from actionbench.methods import METHODS
+from actionbench.plan import Plan, resolve_device
+from actionbench.store import RunStore, Unit
+
+# Loaded once per process and shared by all metrics: scorer models, cached features.
+_SHARED_SCORING_STATE: dict[str, Any] = {}
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _action_for(plan: Plan, unit: Unit):
+    # A reference unit ignores the action; it gets the first one so that methods see a valid object.
+    return plan.actions[unit.action] if unit.action else next(iter(plan.actions.values()))
+
+
+def run_train(plan: Plan, store: RunStore, unit: Unit) -> bool:
+    """Train ``unit``'s method on its action; returns False when already done."""
+    key = plan.key(unit, "train")
+    if store.is_done(unit, "train", key):
+        return False
+    store.invalidate(unit, "train")
+    config = plan.method_configs[unit.method]
+    method = METHODS.get(unit.method)()
+    started = time.perf_counter()
+    _seed_everything(config.seed)
+    base = plan.base.load(device=resolve_device(plan.config.device))
+    staging = store.unit_dir(unit) / f"artifact.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        method.train(base, _action_for(plan, unit), config, staging)
+        os.replace(staging, store.artifact_dir(unit))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    store.mark_done(unit, "train", key, time.perf_counter() - started)
+    return True
+
+
+def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
+    """Generate every protocol image for ``unit``; images already written for this key are kept."""
+    key = plan.key(unit, "generate")
+    if store.is_done(unit, "generate", key):
+        return False
+    folder = store.unit_dir(unit)
+    partial = folder / "generate.partial.json"
+    if not (partial.is_file() and read_json(partial).get("key") == key):
+        store.invalidate(unit, "generate")
+        atomic_write_json(partial, {"key": key})
+    config = plan.method_configs[unit.method]
+    images_dir = store.images_dir(unit)
+    todo = [r for r in plan.requests if not (images_dir / f"{r.image_id}.png").is_file()]
+    started = time.perf_counter()
+    if todo:
+        method = METHODS.get(unit.method)()
+        base = plan.base.load(device=resolve_device(plan.config.device))
+        batch = max(1, config.generation_batch_size)
+        for start in range(0, len(todo), batch):
+            chunk = todo[start:start + batch]
+            images = method.generate(base, store.artifact_dir(unit), [r.prompt for r in chunk],
+                                     [r.generator_seed for r in chunk], config)
+            for request, image in zip(chunk, images):
+                with atomic_path(images_dir / f"{request.image_id}.png") as temp:
+                    image.save(temp, format="PNG")
+    atomic_write_jsonl(folder / "images.jsonl", [
+        {"image_id": r.image_id, "file": f"images/{r.image_id}.png", "subject": r.subject.name,
+         "subject_text": r.subject.text, "subject_kind": r.subject.kind, "seed": r.seed, "index": r.index,
+         "generator_seed": r.generator_seed, "prompt": r.prompt} for r in plan.requests])
+    store.mark_done(unit, "generate", key, time.perf_counter() - started)
+    partial.unlink(missing_ok=True)
+    return True
+
+
+def run_score(plan: Plan, store: RunStore, unit: Unit) -> bool:
+    """Score every image of ``unit`` with every metric; one row per image and score."""
+    key = plan.key(unit, "score")
+    if store.is_done(unit, "score", key):
+        return False
+    store.invalidate(unit, "score")
+    started = time.perf_counter()
+    action = plan.actions[unit.action]
+    subjects = {s.name: s for s in plan.benchmark.protocol.subjects}
+    rows: list[dict[str, Any]] = []
+    for metric_name in plan.metrics:
+        metric = METRICS.get(metric_name)()
+        reference = plan.references.get(metric_name)
+        records = [ImageRecord(
+            image_id=row["image_id"], path=store.unit_dir(unit) / row["file"], method=unit.method,
+            action=action.name, subject=subjects[row["subject"]], seed=row["seed"], prompt=row["prompt"],
+            reference_path=(store.images_dir(Unit(reference, None)) / f"{row['image_id']}.png") if reference else None,
+        ) for row in store.image_rows(unit)]
+        context = ScoringContext(benchmark=plan.benchmark, action=action, scorers=plan.scorers,
+                                 device=resolve_device(plan.scorers.device),
+                                 settings=plan.config.metric_settings.get(metric_name, {}),
+                                 shared=_SHARED_SCORING_STATE)
+        results = metric.score(records, context)
+        if len(results) != len(records):
+            raise RuntimeError(f"metric {metric_name} returned {len(results)} results for {len(records)} images")
+        for record, result in zip(records, results):
+            for info in metric.scores:
+                value = result.values.get(info.name, math.nan)
+                rows.append({"image_id": record.image_id, "metric": metric_name, "score": info.name,
+                             "value": None if value is None or math.isnan(value) else float(value),
+                             "failure": result.failure})
+    atomic_write_jsonl(store.unit_dir(unit) / "scores.jsonl", rows)
+    store.mark_done(unit, "score", key, time.perf_counter() - started)
+    return True
+
+
+STAGE_FUNCTIONS = {"train": run_train, "generate": run_generate, "score": run_score}

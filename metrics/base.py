@@ -1,0 +1,75 @@
+"""The interface every metric implements, and the records it scores.
+
+A metric turns a batch of generated images (with what was asked for: action, subject, prompt) into
+named per-image scores. It declares those scores up front (:class:`ScoreInfo`), so reports know
+each score's meaning and direction without importing the metric. An image that cannot be scored
+(unreadable, no person found) gets NaN values and a ``failure`` reason, never an exception that
+stops the run.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from actionbench.config import ScorerConfig
+from actionbench.data import Action, Benchmark, Subject
+
+
+@dataclass(frozen=True)
+class ScoreInfo:
+    name: str  # column name in the run store and on the board, e.g. "pose_oks"
+    description: str
+    higher_is_better: bool = True
+    kind: str = "continuous"  # "continuous", or "binary" for per-image 0/1 judgements (shown as %)
+    role: str = ""  # "action" or "subject": the axes of the board's trade-off plot; "" for neither
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One generated image and what it was asked to show."""
+
+    image_id: str
+    path: Path
+    method: str
+    action: str
+    subject: Subject
+    seed: int
+    prompt: str  # the protocol prompt, with ``{action}`` where the method put its identifier
+    reference_path: Path | None = None  # the reference method's image for the same subject and seed
+
+
+@dataclass
+class ScoringContext:
+    """What a metric may look at besides the images: the benchmark, the action, shared models."""
+
+    benchmark: Benchmark
+    action: Action
+    scorers: ScorerConfig
+    device: str = "cpu"
+    settings: dict[str, Any] = field(default_factory=dict)  # this metric's settings from the config
+    shared: dict[str, Any] = field(default_factory=dict)  # process-wide cache: loaded models, features
+
+
+@dataclass
+class MetricResult:
+    values: dict[str, float]  # score name -> value (NaN where undefined)
+    failure: str | None = None  # why the image could not be scored, when it could not
+
+
+class Metric(ABC):
+    """Subclass, declare ``scores``, implement ``score``, register with ``@METRICS.register``."""
+
+    name: ClassVar[str] = ""
+    scores: ClassVar[tuple[ScoreInfo, ...]] = ()
+    # A method whose images for the same subject and seed this metric compares against ("plain").
+    reference_method: ClassVar[str | None] = None
+
+    @abstractmethod
+    def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
+        """One result per record, in order."""
+
+    def failed(self, reason: str) -> MetricResult:
+        return MetricResult({info.name: float("nan") for info in self.scores}, failure=reason)

@@ -1,0 +1,60 @@
+"""Regression check: does a run still meet a committed baseline board?
+
+The baseline is a ``leaderboard.csv`` (or any CSV with method, action, score, mean), optionally with a
+``tolerance`` column. A score fails when it is worse than the baseline's mean by more than its
+tolerance, in the score's own direction; a baseline row the run does not have fails too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from actionbench.errors import ActionBenchError
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    method: str
+    action: str
+    score: str
+    baseline: float
+    tolerance: float
+    current: float
+    passed: bool
+
+
+def read_baseline(path: Path) -> pd.DataFrame:
+    try:
+        baseline = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ActionBenchError(f"baseline {path} cannot be read ({' '.join(str(error).split())[:120]})",
+                               "pass a leaderboard.csv written by 'actionbench report'") from error
+    missing = {"method", "action", "score", "mean"} - set(baseline.columns)
+    if missing:
+        raise ActionBenchError(f"baseline {path} lacks column(s) {', '.join(sorted(missing))}",
+                               "pass a leaderboard.csv written by 'actionbench report'")
+    return baseline
+
+
+def check(board: pd.DataFrame, baseline: pd.DataFrame, default_tolerance: float) -> list[CheckRow]:
+    current = {(r.method, r.action, r.score): r for r in board.itertuples()}
+    rows = []
+    for expected in baseline.itertuples():
+        tolerance = getattr(expected, "tolerance", default_tolerance)
+        tolerance = default_tolerance if tolerance is None or math.isnan(tolerance) else float(tolerance)
+        found = current.get((expected.method, expected.action, expected.score))
+        value = float(found.mean) if found is not None else math.nan
+        higher = bool(found.higher_is_better) if found is not None else True
+        if math.isnan(value):
+            passed = False
+        elif higher:
+            passed = value >= expected.mean - tolerance
+        else:
+            passed = value <= expected.mean + tolerance
+        rows.append(CheckRow(expected.method, expected.action, expected.score, float(expected.mean),
+                             tolerance, value, passed))
+    return rows
