@@ -1,0 +1,42 @@
+"""Pose estimators behind one interface, by name: ``mediapipe`` for photos, ``mini`` for the mini world.
+
+A backend returns, per image, the 17 COCO body joints in pixel coordinates with a visibility in
+[0, 1], or None when it finds no person. Metrics use whichever backend the run's scorer config
+names, and never special-case one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from actionbench.registry import Registry
+
+COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+          "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+          "right_knee", "left_ankle", "right_ankle")
+
+
+@dataclass(frozen=True)
+class Pose:
+    keypoints: np.ndarray  # (17, 2) float, x and y in pixels, COCO-17 order
+    visibility: np.ndarray  # (17,) float in [0, 1]
+    image_size: tuple[int, int]  # (width, height)
+
+
+class PoseBackend(ABC):
+    name: str = ""
+
+    @abstractmethod
+    def estimate(self, images: list[Image.Image]) -> list[Pose | None]:
+        """One entry per image: its pose, or None when no person is found."""
+
+
+POSE_BACKENDS: Registry[type[PoseBackend]] = Registry("pose backend")
+POSE_BACKENDS.lazy("mediapipe", "actionbench.metrics.pose_mediapipe",
+                   "mediapipe 0.10.21 Pose (legacy solutions API, model_complexity=1, offline)")
+POSE_BACKENDS.lazy("mini", "actionbench.mini.keypoints",
+                   "ActionBench-Mini's keypoint network (trained on the rendered world)")
