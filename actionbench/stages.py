@@ -47,7 +47,7 @@ def run_train(plan: Plan, store: RunStore, unit: Unit) -> bool:
         return False
     store.invalidate(unit, "train")
     config = plan.method_configs[unit.method]
-    method = METHODS.get(unit.method)()
+    method = METHODS.get(unit.method)(cache_dir=store.unit_dir(unit) / "cache")
     started = time.perf_counter()
     _seed_everything(config.seed)
     base = plan.base.load(device=resolve_device(plan.config.device))
@@ -78,7 +78,7 @@ def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
     todo = [r for r in plan.requests if not (images_dir / f"{r.image_id}.png").is_file()]
     started = time.perf_counter()
     if todo:
-        method = METHODS.get(unit.method)()
+        method = METHODS.get(unit.method)(cache_dir=store.unit_dir(unit) / "cache")
         base = plan.base.load(device=resolve_device(plan.config.device))
         batch = max(1, config.generation_batch_size)
         for start in range(0, len(todo), batch):

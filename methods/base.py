@@ -45,6 +45,12 @@ class Method(ABC):
     config_cls: ClassVar[type[MethodConfig]] = MethodConfig
     min_exemplars: ClassVar[int] = 1  # fewer exemplar images than this is refused before training
 
+    def __init__(self, cache_dir: Path | None = None):
+        # Where a method keeps inputs it makes for itself and may reuse on a re-run (ADI's generated
+        # triples, DreamBooth's class images). The runner points it into the run store; None means
+        # nothing is kept.
+        self.cache_dir = cache_dir
+
     def check(self, action: Action, config: MethodConfig) -> None:
         """Refuse bad input before any training starts (called for every unit at planning time)."""
         if len(action.exemplars) < self.min_exemplars:
