@@ -43,6 +43,24 @@ class BaseModel:
         index = self.folder / "model_index.json" if self.folder else None
         return {"name": self.name, "index": stable_hash(index.read_text()) if index and index.is_file() else None}
 
+    def check_available(self) -> None:
+        """For a hub id: find its model index in the local cache, or reach the hub now, so a model that
+        cannot be had fails at planning, in seconds, not inside every unit."""
+        if self.folder is not None:
+            return
+        fix = ("download it on a machine with network access (it is then cached), or pass a local folder "
+               "holding a diffusers Stable Diffusion pipeline")
+        if _load_model_index(self.name, local_only=True):
+            return
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise ActionBenchError(f"base model '{self.name}' is not in the local cache and HF_HUB_OFFLINE=1", fix)
+        if not _hub_reachable():
+            raise ActionBenchError(f"base model '{self.name}' is not in the local cache and the hub cannot be reached",
+                                   fix)
+        if not _load_model_index(self.name, local_only=False):
+            raise ActionBenchError(f"base model '{self.name}' has no model_index.json on the hub",
+                                   "check the id; it must be a diffusers Stable Diffusion pipeline")
+
     def load(self, device: str = "cpu", dtype: Any = None):
         from diffusers import StableDiffusionPipeline
 
@@ -79,6 +97,33 @@ def resolve_base_model(name_or_path: str) -> BaseModel:
         return BaseModel(name=name_or_path, folder=None)  # a hub id: from_pretrained resolves it
     raise ActionBenchError(f"base model '{name_or_path}' not found",
                            f"use {', '.join(BASE_MODELS.names())}, a local pipeline folder, or a Hugging Face id")
+
+
+def _load_model_index(name: str, local_only: bool) -> bool:
+    import warnings
+
+    from diffusers import DiffusionPipeline
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            DiffusionPipeline.load_config(name, local_files_only=local_only)
+        return True
+    except Exception:  # noqa: BLE001  missing, unreachable or unparsable all mean "not usable here"
+        return False
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick TCP connection to the hub (the client itself retries for half a minute)."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def quiet_libraries() -> None:

@@ -99,6 +99,9 @@ def build_plan(config: RunConfig) -> Plan:
         raise ActionBenchError(f"benchmark {benchmark.name} names no default base model",
                                "pass --base-model NAME_OR_PATH")
     base = resolve_base_model(base_name)
+    base.check_available()
+    for action in actions.values():
+        check_exemplars_readable(action)
     scorer_defaults = benchmark.defaults.get("scorers", {})
     scorers = dataclasses.replace(config.scorers, **{
         k: v for k, v in scorer_defaults.items() if getattr(config.scorers, k, None) is None})
@@ -121,6 +124,14 @@ def build_plan(config: RunConfig) -> Plan:
         METHODS.get(unit.method)().check(actions[unit.action], method_configs[unit.method])
     compute_keys(plan)
     return plan
+
+
+def check_exemplars_readable(action: Action) -> None:
+    """Open every exemplar once, so a corrupt photo stops the run before training, not during it."""
+    from actionbench.imageio import open_rgb
+
+    for exemplar in action.exemplars:
+        open_rgb(exemplar.image_path)
 
 
 def image_requests(benchmark: Benchmark, seeds: list[int]) -> list[ImageRequest]:

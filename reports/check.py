@@ -16,6 +16,9 @@ import pandas as pd
 from actionbench.errors import ActionBenchError
 
 
+EPSILON = 1e-9  # float noise, far below any meaningful score difference
+
+
 @dataclass(frozen=True)
 class CheckRow:
     method: str
@@ -52,9 +55,9 @@ def check(board: pd.DataFrame, baseline: pd.DataFrame, default_tolerance: float)
         if math.isnan(value):
             passed = False
         elif higher:
-            passed = value >= expected.mean - tolerance
+            passed = value >= expected.mean - tolerance - EPSILON
         else:
-            passed = value <= expected.mean + tolerance
+            passed = value <= expected.mean + tolerance + EPSILON
         rows.append(CheckRow(expected.method, expected.action, expected.score, float(expected.mean),
                              tolerance, value, passed))
     return rows

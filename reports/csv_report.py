@@ -12,5 +12,5 @@ from actionbench.fileio import atomic_write_text
 def write_csv(board: pd.DataFrame, path: Path, benchmark_label: str) -> Path:
     table = board.copy()
     table.insert(0, "benchmark", benchmark_label)
-    atomic_write_text(path, table.to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(path, table.to_csv(index=False))  # full precision: a copied baseline round-trips
     return path

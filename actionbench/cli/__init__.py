@@ -17,7 +17,7 @@ from actionbench import __version__
 from actionbench.errors import ActionBenchError
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
-COMMANDS = ["run", "report", "list_cmd", "check"]
+COMMANDS = ["run", "report", "list_cmd", "check", "data"]
 
 
 def load_plugins(specs: list[str]) -> None:
@@ -25,8 +25,11 @@ def load_plugins(specs: list[str]) -> None:
     for spec in specs:
         try:
             if spec.endswith(".py"):
-                path = Path(spec)
-                module_spec = importlib.util.spec_from_file_location(f"actionbench_plugin_{path.stem}", path)
+                path = Path(spec).resolve()
+                name = f"actionbench_plugin_{path.stem}_{abs(hash(str(path)))}"
+                if name in sys.modules:
+                    continue  # already loaded in this process
+                module_spec = importlib.util.spec_from_file_location(name, path)
                 if module_spec is None or not path.is_file():
                     raise ActionBenchError(f"plugin file {spec} not found", "check the path given to --plugins")
                 module = importlib.util.module_from_spec(module_spec)

@@ -1,0 +1,110 @@
+"""Bad input: one clear line on stderr, exit code 2, no traceback, finished results intact."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from actionbench.cli import main
+
+PLUGIN = str(Path(__file__).parent / "plugins" / "dummy_metric.py")
+
+
+def run_cli(capsys, *args):
+    code = main(["--plugins", PLUGIN, *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def base_args(benchmark, out):
+    return ["run", "--benchmark", str(benchmark), "--methods", "text", "--actions", "arms_up",
+            "--metrics", "brightness", "--out", str(out)]
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--methods", "text,nope", "unknown method 'nope': choose one of "),
+    ("--actions", "jump", "unknown action 'jump' in benchmark fixture: choose one of arms_out, arms_up, or 'all'."),
+    ("--metrics", "fid", "unknown metric 'fid': choose one of "),
+    ("--base-model", "/no/such/model", "base model '/no/such/model' not found: use "),
+    ("--benchmark", "nonexistent", "unknown benchmark 'nonexistent': choose one of "),
+])
+def test_unknown_names_are_one_line(capsys, fixture_benchmark, tmp_path, flag, value, message):
+    args = base_args(fixture_benchmark, tmp_path / "run")
+    if flag in args:
+        args[args.index(flag) + 1] = value
+    else:
+        args += [flag, value]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert err.startswith(f"actionbench: error: {message}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_unknown_method_lists_the_valid_names(capsys, fixture_benchmark, tmp_path):
+    args = base_args(fixture_benchmark, tmp_path / "run")
+    args[args.index("--methods") + 1] = "nope"
+    _, _, err = run_cli(capsys, *args)
+    assert "text" in err and "plain" in err
+
+
+def test_bad_config_file_and_setting(capsys, fixture_benchmark, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[method_settings.text]\nsteps = 3\n")
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, tmp_path / "run"), "--config", str(config))
+    assert code == 2
+    assert err == ("actionbench: error: unknown setting 'steps' in settings for method text: valid settings are "
+                   "attention, generation_batch_size, gradient_accumulation_steps, gradient_checkpointing, "
+                   "guidance_scale, mixed_precision, num_inference_steps, resolution, seed, train_batch_size, "
+                   "use_8bit_adam.\n")
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, tmp_path / "run"), "--set", "text.seed=many")
+    assert code == 2 and err == "actionbench: error: settings for method text.seed is 'many': it must be a number (int).\n"
+
+
+def test_corrupt_exemplar_is_named_before_any_work(capsys, fixture_benchmark, tmp_path):
+    broken = tmp_path / "bench"
+    shutil.copytree(fixture_benchmark, broken)
+    image = broken / "arms_up" / "01.png"
+    data = image.read_bytes()
+    image.write_bytes(data[:len(data) // 2])  # truncated
+    code, _, err = run_cli(capsys, *base_args(broken, tmp_path / "run"))
+    assert code == 2
+    assert err == (f"actionbench: error: image {image} cannot be read (image file is truncated): the file is "
+                   "truncated or corrupt; replace it.\n")
+
+
+def test_unwritable_output_folder(capsys, fixture_benchmark, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, blocker / "run"))
+    assert code == 2
+    assert err.startswith(f"actionbench: error: cannot write to {blocker / 'run'} (")
+    assert err.endswith("): choose a writable output folder with --out.\n")
+
+
+def test_run_dir_from_an_incompatible_version_is_refused_and_kept(capsys, fixture_benchmark, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    manifest = {"format_version": 999, "benchmark": {"name": "fixture"}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, run))
+    assert code == 2
+    assert err == (f"actionbench: error: {run} was written by an incompatible version of actionbench (run format "
+                   "999, this version reads 1): re-run into a new --out folder.\n")
+    assert json.loads((run / "manifest.json").read_text()) == manifest  # untouched
+    code, _, err = run_cli(capsys, "report", str(run))
+    assert code == 2 and "incompatible version" in err
+
+
+def test_report_and_check_on_a_folder_that_is_not_a_run(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "report", str(tmp_path))
+    assert code == 2
+    assert err == (f"actionbench: error: {tmp_path} is not a run directory (no manifest.json): pass a folder written "
+                   "by 'actionbench run'.\n")
+    baseline = tmp_path / "baseline.csv"
+    baseline.write_text("method,score\nx,y\n")
+    code, _, err = run_cli(capsys, "check", str(tmp_path), "--baseline", str(baseline))
+    assert code == 2
+    assert err == (f"actionbench: error: baseline {baseline} lacks column(s) action, mean: pass a leaderboard.csv "
+                   "written by 'actionbench report'.\n")
