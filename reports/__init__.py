@@ -1,11 +1,11 @@
-"""Leaderboards from run directories: CSV for machines, self-contained HTML for people.
+"""Leaderboards from run directories: CSV for machines, self-contained HTML for people, LaTeX for papers.
 
 Reports read only the run store (:mod:`actionbench.store`); they never import a method or a metric.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
@@ -15,11 +15,23 @@ from actionbench.errors import ActionBenchError
 class ReportPaths:
     csv: Path
     html: Path
+    grids: dict[str, Path] = field(default_factory=dict)  # action -> grid PNG (methods x subjects)
+    tex: Path | None = None
+    comparison_csv: Path | None = None
+    comparison_table: str = ""  # the paired comparison for the terminal
+    screenshot: Path | None = None
+    notes: list[str] = field(default_factory=list)  # what was skipped, and why
 
 
-def make_report(run_dirs: list[Path], out_dir: Path) -> ReportPaths:
+def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, compare: tuple[str, str] | None = None,
+                screenshot: bool = False) -> ReportPaths:
+    """Write the board (CSV, HTML, per-action grids) into ``out_dir``; optionally the LaTeX table, a
+    paired comparison of two methods and a screenshot of the board (needs chromium + Playwright)."""
+    from actionbench.reports.compare import compare_methods, format_table, write_comparison_csv
     from actionbench.reports.csv_report import write_csv
+    from actionbench.reports.grids import write_grids
     from actionbench.reports.html_report import write_html
+    from actionbench.reports.latex_report import write_latex
     from actionbench.reports.leaderboard import leaderboard
     from actionbench.reports.load import load_runs
 
@@ -27,7 +39,29 @@ def make_report(run_dirs: list[Path], out_dir: Path) -> ReportPaths:
     if data.scores.empty:
         raise ActionBenchError(f"no scores found in {', '.join(map(str, run_dirs))}",
                                "run 'actionbench run' until at least one unit is scored")
+    comparison = compare_methods(data, *compare) if compare else None  # bad names fail before any write
     board = leaderboard(data)
     out_dir = Path(out_dir)
-    return ReportPaths(csv=write_csv(board, out_dir / "leaderboard.csv", data.benchmark_label),
-                       html=write_html(board, data, out_dir / "leaderboard.html"))
+    paths = ReportPaths(csv=write_csv(board, out_dir / "leaderboard.csv", data.benchmark_label),
+                        html=out_dir / "leaderboard.html")
+    paths.grids = write_grids(data, out_dir)
+    if latex:
+        paths.tex = write_latex(board, data.infos, data.benchmark_label, out_dir / "leaderboard.tex")
+    if comparison is not None:
+        paths.comparison_csv = write_comparison_csv(comparison, out_dir / "comparison.csv")
+        paths.comparison_table = format_table(comparison)
+    files = [(p.name, p.name) for p in (paths.csv, paths.tex, paths.comparison_csv) if p is not None]
+    write_html(board, data, paths.html, comparison=comparison,
+               grid_links={a: p.relative_to(out_dir).as_posix() for a, p in paths.grids.items()}, files=files)
+    png = out_dir / "leaderboard.png"
+    if screenshot:
+        from actionbench.reports.browser import screenshot as take_screenshot
+
+        reason = take_screenshot(paths.html, png)
+        if reason is None:
+            paths.screenshot = png
+        else:
+            paths.notes.append(f"no screenshot (leaderboard.png): {reason}")
+    if paths.screenshot is None:
+        png.unlink(missing_ok=True)  # an older screenshot would show an older board
+    return paths

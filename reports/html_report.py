@@ -1,13 +1,15 @@
-"""The board people read: ``leaderboard.html``, one self-contained file (no network, no side files).
+"""The board people read: ``leaderboard.html``, one self-contained file (no network, nothing to load).
 
 Jinja2 with autoescaping renders every string from the run (prompts, action descriptions, method
 names) as text. Images are embedded as data URIs: thumbnails per method x action, and the trade-off
-plot of action fidelity against subject fidelity drawn with matplotlib.
+plot of action fidelity against subject fidelity drawn with matplotlib. The only things not embedded
+are links to files written beside the board (the per-action image grids, the CSV and LaTeX tables).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import math
 import time
@@ -18,7 +20,8 @@ import pandas as pd
 from PIL import Image
 
 from actionbench.fileio import atomic_write_text
-from actionbench.reports.leaderboard import OVERALL
+from actionbench.reports.compare import format_p, format_value
+from actionbench.reports.leaderboard import OVERALL, column_labels, ordered_scores
 from actionbench.reports.load import RunData
 
 THUMBNAIL_PX = 96
@@ -91,6 +94,11 @@ def _format(mean: float, low: float, high: float, kind: str) -> str:
     return f"{mean * scale:.{digits}f} [{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
 
 
+def csp_hash(script: str) -> str:
+    """A Content-Security-Policy source that admits exactly this inline script."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(str(script).encode("utf-8")).digest()).decode("ascii")
+
+
 def table(board: pd.DataFrame, action: str, scores: list[str], infos: dict) -> dict:
     """Rows for one table: each cell has its text, its sort value and whether it is the column's best."""
     part = board[board["action"] == action]
@@ -110,31 +118,50 @@ def table(board: pd.DataFrame, action: str, scores: list[str], infos: dict) -> d
                 row["cells"].append({"text": "–", "value": "", "best": False, "n": 0})
                 continue
             row["cells"].append({"text": _format(cell.mean, cell.ci_low, cell.ci_high, cell.kind),
-                                 "value": "" if math.isnan(cell.mean) else f"{cell.mean:.6g}",
+                                 "value": "" if math.isnan(cell.mean) else repr(float(cell.mean)),  # exact sort key
                                  "best": score in best and not math.isnan(cell.mean) and cell.mean == best[score],
                                  "n": cell.n})
         rows.append(row)
     return {"action": action, "rows": rows}
 
 
-def write_html(board: pd.DataFrame, data: RunData, path: Path) -> Path:
+def comparison_rows(comparison: pd.DataFrame | None) -> list[dict]:
+    """The paired comparison as display rows (judgements in %, differences in points)."""
+    if comparison is None:
+        return []
+    return [{"action": r.action, "score": r.score, "n": r.n, "higher_is_better": r.higher_is_better,
+             "a": format_value(r.mean_a, r.kind), "b": format_value(r.mean_b, r.kind),
+             "difference": format_value(r.difference, r.kind, signed=True),
+             "ci": f"[{format_value(r.ci_low, r.kind, True)}, {format_value(r.ci_high, r.kind, True)}]",
+             "p": format_p(r.p_value)} for r in comparison.itertuples()]
+
+
+def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.DataFrame | None = None,
+               grid_links: dict[str, str] | None = None, files: list[tuple[str, str]] | None = None) -> Path:
+    """Render the board. ``grid_links`` (action -> relative path) and ``files`` ((label, relative path))
+    are links to files written beside the board; everything else is embedded."""
     environment = jinja2.Environment(loader=jinja2.PackageLoader("actionbench.reports", "."),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
+    environment.filters["csp_hash"] = csp_hash
     template = environment.get_template("leaderboard.html.j2")
-    scores = sorted(board["score"].unique(), key=lambda s: (data.infos.get(s, {}).get("kind") != "binary", s))
+    scores = ordered_scores(board["score"].unique(), data.infos)
     actions = sorted(a for a in board["action"].unique() if a != OVERALL)
     grid = []
     for (method, action), group in data.images.groupby(["method", "action"], sort=True):
         grid.append({"method": method, "action": action, "images": [
             {"src": thumbnail(row.path), "caption": f"{row.subject_text} (seed {row.seed})", "prompt": row.prompt}
             for row in group.head(THUMBNAILS_PER_CELL).itertuples()]})
+    prompts = {a: list(dict.fromkeys(data.images.loc[data.images["action"] == a, "prompt"])) for a in actions}
+    pair = None if comparison is None or comparison.empty else (comparison["method_a"].iloc[0],
+                                                               comparison["method_b"].iloc[0])
     html = template.render(
         title="ActionBench leaderboard", benchmark=data.benchmark_label, generated=time.strftime("%Y-%m-%d %H:%M"),
-        runs=sorted(data.manifests), scores=scores, infos=data.infos,
+        runs=sorted(data.manifests), scores=scores, labels=column_labels(scores, data.infos), infos=data.infos,
         overall=table(board, OVERALL, scores, data.infos),
         per_action=[table(board, a, scores, data.infos) for a in actions],
-        descriptions={a: data.descriptions.get(a, "") for a in actions},
+        descriptions={a: data.descriptions.get(a, "") for a in actions}, prompts=prompts,
         base_models=sorted({str(m["base_model"]["name"]) for m in data.manifests.values()}),
-        plot=tradeoff_plot(board, tradeoff_axes(data)), grid=grid)
+        plot=tradeoff_plot(board, tradeoff_axes(data)), grid=grid,
+        pair=pair, comparison=comparison_rows(comparison), grid_links=grid_links or {}, files=files or [])
     atomic_write_text(path, html)
     return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 import pandas as pd
 
 from actionbench.stats import bootstrap_ci
@@ -9,6 +11,10 @@ from actionbench.reports.load import RunData
 
 OVERALL = "overall"
 COLUMNS = ["method", "action", "score", "mean", "ci_low", "ci_high", "n", "failures", "higher_is_better", "kind"]
+
+# The paper's judgements (Action / Subject / Total, in %) lead every table; they are recognised by
+# their declared ScoreInfo (kind "binary" and role), never by a metric's name.
+PAPER_JUDGEMENTS = {"action": "Action", "subject": "Subject", "total": "Total"}
 
 
 def leaderboard(data: RunData) -> pd.DataFrame:
@@ -34,3 +40,39 @@ def wide(board: pd.DataFrame, action: str = OVERALL) -> pd.DataFrame:
     """Methods as rows, scores as columns (means), for one action or overall."""
     part = board[board["action"] == action]
     return part.pivot(index="method", columns="score", values="mean")
+
+
+def judgement_role(score: str, info: dict[str, Any]) -> str | None:
+    """"action", "subject" or "total" for a binary judgement of the paper's kind, else None.
+
+    A binary score with role "action" or "subject" is that judgement; "total" (both at once) is a
+    binary score with role "total", or a binary score without a role whose name says "total".
+    """
+    if info.get("kind") != "binary":
+        return None
+    role = info.get("role", "")
+    if role in PAPER_JUDGEMENTS:
+        return role
+    return "total" if not role and "total" in score.lower() else None
+
+
+def _rank(score: str, info: dict[str, Any]) -> int:
+    role = judgement_role(score, info)
+    if role is not None:
+        return list(PAPER_JUDGEMENTS).index(role)
+    return len(PAPER_JUDGEMENTS) if info.get("kind") == "binary" else len(PAPER_JUDGEMENTS) + 1
+
+
+def ordered_scores(scores: Iterable[str], infos: dict[str, dict[str, Any]]) -> list[str]:
+    """The paper's column order: Action, Subject, Total, other judgements, then continuous scores."""
+    return sorted(set(scores), key=lambda s: (_rank(s, infos.get(s, {})), s))
+
+
+def column_labels(scores: list[str], infos: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each score's column title: the paper's name for a judgement that is the only one of its role."""
+    roles = {s: judgement_role(s, infos.get(s, {})) for s in scores}
+    labels = {}
+    for score, role in roles.items():
+        unique = role is not None and list(roles.values()).count(role) == 1
+        labels[score] = PAPER_JUDGEMENTS[role] if unique else score
+    return labels

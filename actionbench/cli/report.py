@@ -1,18 +1,29 @@
-"""``actionbench report``: leaderboards (CSV + HTML) from one or more run directories."""
+"""``actionbench report``: leaderboards (CSV, HTML, grids; LaTeX, a paired comparison) from run directories."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DEFAULT_RUN = "runs/latest"
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("report", help="write leaderboard.csv and leaderboard.html",
-                                   description="Aggregate run directories into one leaderboard.")
+    parser = subparsers.add_parser(
+        "report", help="write leaderboard.csv, leaderboard.html and per-action image grids",
+        description="Aggregate run directories into one leaderboard: leaderboard.csv, leaderboard.html, "
+                    "grids/<action>.png (methods x subjects) and, when chromium and Playwright are present, "
+                    "a screenshot leaderboard.png.")
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help=f"run directories (default: {DEFAULT_RUN})")
     parser.add_argument("--out", help="output folder (default: the run directory; ./board for several runs)")
+    parser.add_argument("--latex", action="store_true",
+                        help="also write leaderboard.tex, a booktabs table in the paper's layout")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                        help="paired comparison of methods A and B over the same prompts and seeds "
+                             "(A - B per score with a 95%% CI and a p-value; also comparison.csv)")
+    parser.add_argument("--no-screenshot", dest="screenshot", action="store_false",
+                        help="do not write leaderboard.png")
     parser.set_defaults(func=main)
 
 
@@ -21,7 +32,19 @@ def main(args: argparse.Namespace) -> int:
 
     run_dirs = [Path(p) for p in (args.run_dirs or [DEFAULT_RUN])]
     out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path("board"))
-    paths = make_report(run_dirs, out)
+    paths = make_report(run_dirs, out, latex=args.latex, compare=tuple(args.compare) if args.compare else None,
+                        screenshot=args.screenshot)
+    if paths.comparison_table:
+        print(paths.comparison_table)
+        print()
     print(f"leaderboard: {paths.html}")
     print(f"leaderboard (CSV): {paths.csv}")
+    if paths.grids:
+        print(f"image grids: {len(paths.grids)} in {next(iter(paths.grids.values())).parent}")
+    for label, path in (("LaTeX table", paths.tex), ("comparison (CSV)", paths.comparison_csv),
+                        ("screenshot", paths.screenshot)):
+        if path is not None:
+            print(f"{label}: {path}")
+    for note in paths.notes:
+        print(f"actionbench: note: {note}", file=sys.stderr)
     return 0
