@@ -26,7 +26,9 @@ def custom_actions() -> dict[str, Action]:
     root = custom_actions_dir()
     if not root.is_dir():
         return {}
-    return {p.name: load_action(p, source="custom") for p in sorted(root.iterdir()) if (p / "action.toml").is_file()}
+    # Hidden folders are add-action's staging and replaced copies, never actions.
+    return {p.name: load_action(p, source="custom") for p in sorted(root.iterdir())
+            if not p.name.startswith(".") and (p / "action.toml").is_file()}
 
 
 def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:

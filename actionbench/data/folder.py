@@ -38,9 +38,13 @@ def load_action(folder: Path, source: str = "custom") -> Action:
         if not path.is_file():
             raise ActionBenchError(f"exemplar {path} of action '{name}' is missing",
                                    "restore the file or remove it from action.toml")
+        actual = file_sha256(path)
+        if item.get("sha256") and item["sha256"].lower() != actual:
+            raise ActionBenchError(f"exemplar {path} of action '{name}' does not match the sha256 in {ACTION_FILE}",
+                                   "restore the original photo, or add the action again (--force) to take the new one")
         exemplars.append(Exemplar(
             image_path=path,
-            sha256=item.get("sha256") or file_sha256(path),
+            sha256=actual,
             template=item.get("template", "a photo of a person {}"),
             context=item.get("context", "a person"),
         ))
