@@ -8,38 +8,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
-from pathlib import Path
 
 from actionbench import __version__
 from actionbench.errors import ActionBenchError
+from actionbench.plugins import load_plugins  # also used by executors' workers
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
 COMMANDS = ["run", "report", "list_cmd", "check", "data"]
-
-
-def load_plugins(specs: list[str]) -> None:
-    """Import plugin modules (a dotted name or a ``.py`` file) so their registrations take effect."""
-    for spec in specs:
-        try:
-            if spec.endswith(".py"):
-                path = Path(spec).resolve()
-                name = f"actionbench_plugin_{path.stem}_{abs(hash(str(path)))}"
-                if name in sys.modules:
-                    continue  # already loaded in this process
-                module_spec = importlib.util.spec_from_file_location(name, path)
-                if module_spec is None or not path.is_file():
-                    raise ActionBenchError(f"plugin file {spec} not found", "check the path given to --plugins")
-                module = importlib.util.module_from_spec(module_spec)
-                sys.modules[module_spec.name] = module
-                module_spec.loader.exec_module(module)
-            else:
-                importlib.import_module(spec)
-        except ImportError as error:
-            raise ActionBenchError(f"plugin '{spec}' cannot be imported ({error})",
-                                   "check the module name given to --plugins") from error
 
 
 def build_parser() -> argparse.ArgumentParser:
