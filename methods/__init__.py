@@ -13,6 +13,19 @@ METHODS = Registry("method")
 _BUILTIN = [
     ("text", "text", "no training: the action written out in words (the paper's Stable Diffusion row)"),
     ("plain", "text", "no training and no action: the subject alone; the reference for appearance leakage"),
+    ("textual_inversion", "textual_inversion", "one new token embedding learned from the exemplars (Gal et al., ICLR 2023)"),
+    ("dreambooth", "dreambooth", "UNet fine-tuning with a rare-token identifier and prior preservation (Ruiz et al., CVPR 2023)"),
+    ("dreambooth_lora", "dreambooth_lora", "DreamBooth with LoRA adapters through peft (Ruiz et al., CVPR 2023; Hu et al., ICLR 2022)"),
+    ("custom_diffusion", "custom_diffusion", "cross-attention K/V fine-tuning plus a new token (Kumari et al., CVPR 2023)"),
+    ("reversion", "reversion", "relation inversion: preposition steering loss, noisy-timestep focus (Huang et al., 2023)"),
+    ("controlnet_pose", "controlnet_pose", "oracle: ControlNet-OpenPose on an exemplar's pose; needs your weights (Zhang et al., ICCV 2023)"),
+    ("p_plus", "p_plus", "P+ / extended textual inversion: one token embedding per cross-attention layer (Voynov et al., 2023)"),
+    ("adi", "adi", "ADI: layer-wise identifiers, gradient masked by context-/action-different triples (Huang et al., CVPR 2024)"),
+    ("adi-single-token", "adi", "ADI ablation: one identifier shared by all layers"),
+    ("adi-no-context-mask", "adi", "ADI ablation: action mask only (no context-different pair)"),
+    ("adi-no-action-mask", "adi", "ADI ablation: context mask only (no action-different samples)"),
+    ("adi-no-mask", "adi", "ADI ablation: no gradient mask (P+ with ADI's settings)"),
+    ("adi-random-mask", "adi", "ADI ablation: random mask keeping as many channels as ADI's"),
 ]
 for _name, _module, _description in _BUILTIN:
     METHODS.lazy(_name, f"actionbench.methods.{_module}", _description)
