@@ -62,6 +62,9 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
             "protocol": dataclasses.asdict(plan.benchmark.protocol),
         },
         "action_descriptions": {name: action.description for name, action in plan.actions.items()},
+        # where each action's exemplar photos were read: the rating page shows them beside the images
+        "action_exemplars": {name: [str(Path(e.image_path).resolve()) for e in action.exemplars]
+                             for name, action in plan.actions.items()},
         "base_model": plan.base.identity,
         "seeds": plan.seeds,
         "methods": plan.methods,

@@ -20,6 +20,8 @@ class ReportPaths:
     comparison_csv: Path | None = None
     comparison_table: str = ""  # the paired comparison for the terminal
     screenshot: Path | None = None
+    human_csv: Path | None = None  # human ratings beside the judge (when the run has ratings)
+    human_table: str = ""  # the same for the terminal
     notes: list[str] = field(default_factory=list)  # what was skipped, and why
 
 
@@ -31,6 +33,7 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     from actionbench.reports.csv_report import write_csv
     from actionbench.reports.grids import write_grids
     from actionbench.reports.html_report import write_html
+    from actionbench.reports import human as human_report
     from actionbench.reports.latex_report import write_latex
     from actionbench.reports.leaderboard import leaderboard
     from actionbench.reports.load import load_runs
@@ -50,9 +53,26 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     if comparison is not None:
         paths.comparison_csv = write_comparison_csv(comparison, out_dir / "comparison.csv")
         paths.comparison_table = format_table(comparison)
-    files = [(p.name, p.name) for p in (paths.csv, paths.tex, paths.comparison_csv) if p is not None]
+    human = None
+    try:
+        ratings = human_report.load_ratings(run_dirs)
+    except ActionBenchError as error:  # a damaged ratings file must not cost the user the board
+        ratings = None
+        paths.notes.append(f"human ratings left out: {error}")
+    if ratings is not None and ratings.stale:
+        paths.notes.append(f"{ratings.stale} human judgement(s) of images no longer in the run "
+                           "(regenerated since, or their method left the run) were left out")
+    if ratings is not None and not ratings.empty:
+        summary = human_report.human_summary(ratings, data)
+        paths.human_csv = human_report.write_human_csv(summary, out_dir / "human.csv", data.benchmark_label)
+        paths.human_table = human_report.format_table(summary)
+        human = human_report.display(summary, ratings)
+    else:
+        (out_dir / "human.csv").unlink(missing_ok=True)  # an older table would show older ratings
+    files = [(p.name, p.name) for p in (paths.csv, paths.human_csv, paths.tex, paths.comparison_csv) if p is not None]
     write_html(board, data, paths.html, comparison=comparison,
-               grid_links={a: p.relative_to(out_dir).as_posix() for a, p in paths.grids.items()}, files=files)
+               grid_links={a: p.relative_to(out_dir).as_posix() for a, p in paths.grids.items()}, files=files,
+               human=human)
     png = out_dir / "leaderboard.png"
     if screenshot:
         from actionbench.reports.browser import screenshot as take_screenshot

@@ -137,9 +137,11 @@ def comparison_rows(comparison: pd.DataFrame | None) -> list[dict]:
 
 
 def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.DataFrame | None = None,
-               grid_links: dict[str, str] | None = None, files: list[tuple[str, str]] | None = None) -> Path:
+               grid_links: dict[str, str] | None = None, files: list[tuple[str, str]] | None = None,
+               human: dict | None = None) -> Path:
     """Render the board. ``grid_links`` (action -> relative path) and ``files`` ((label, relative path))
-    are links to files written beside the board; everything else is embedded."""
+    are links to files written beside the board; everything else is embedded. ``human``: the human
+    ratings section (``reports.human.display``), when the run has ratings."""
     environment = jinja2.Environment(loader=jinja2.PackageLoader("actionbench.reports", "."),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["csp_hash"] = csp_hash
@@ -162,6 +164,7 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
         descriptions={a: data.descriptions.get(a, "") for a in actions}, prompts=prompts,
         base_models=sorted({str(m["base_model"]["name"]) for m in data.manifests.values()}),
         plot=tradeoff_plot(board, tradeoff_axes(data)), grid=grid,
-        pair=pair, comparison=comparison_rows(comparison), grid_links=grid_links or {}, files=files or [])
+        pair=pair, comparison=comparison_rows(comparison), grid_links=grid_links or {}, files=files or [],
+        human=human or {})
     atomic_write_text(path, html)
     return path

@@ -16,7 +16,7 @@ from actionbench.errors import ActionBenchError
 from actionbench.plugins import load_plugins  # also used by executors' workers
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
-COMMANDS = ["run", "report", "list_cmd", "check", "data"]
+COMMANDS = ["run", "report", "list_cmd", "check", "data", "rate", "mini"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except ActionBenchError as error:
         print(f"actionbench: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("actionbench: interrupted; finished results are kept, re-run the same command to resume",
               file=sys.stderr)

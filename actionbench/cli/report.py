@@ -14,7 +14,8 @@ def add_parser(subparsers) -> None:
         "report", help="write leaderboard.csv, leaderboard.html and per-action image grids",
         description="Aggregate run directories into one leaderboard: leaderboard.csv, leaderboard.html, "
                     "grids/<action>.png (methods x subjects) and, when chromium and Playwright are present, "
-                    "a screenshot leaderboard.png.")
+                    "a screenshot leaderboard.png. Runs with human ratings ('actionbench rate') also get "
+                    "human.csv and a human section on the board (docs/ratings.md).")
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help=f"run directories (default: {DEFAULT_RUN})")
     parser.add_argument("--out", help="output folder (default: the run directory; ./board for several runs)")
     parser.add_argument("--latex", action="store_true",
@@ -37,11 +38,15 @@ def main(args: argparse.Namespace) -> int:
     if paths.comparison_table:
         print(paths.comparison_table)
         print()
+    if paths.human_table:
+        print(paths.human_table)
+        print()
     print(f"leaderboard: {paths.html}")
     print(f"leaderboard (CSV): {paths.csv}")
     if paths.grids:
         print(f"image grids: {len(paths.grids)} in {next(iter(paths.grids.values())).parent}")
-    for label, path in (("LaTeX table", paths.tex), ("comparison (CSV)", paths.comparison_csv),
+    for label, path in (("human ratings (CSV)", paths.human_csv), ("LaTeX table", paths.tex),
+                        ("comparison (CSV)", paths.comparison_csv),
                         ("screenshot", paths.screenshot)):
         if path is not None:
             print(f"{label}: {path}")
