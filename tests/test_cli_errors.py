@@ -63,6 +63,11 @@ def test_bad_config_file_and_setting(capsys, fixture_benchmark, tmp_path):
 
 
 def test_corrupt_exemplar_is_named_before_any_work(capsys, fixture_benchmark, tmp_path):
+    import tomli_w
+    import tomllib
+
+    from actionbench.fileio import file_sha256
+
     broken = tmp_path / "bench"
     shutil.copytree(fixture_benchmark, broken)
     image = broken / "arms_up" / "01.png"
@@ -70,8 +75,17 @@ def test_corrupt_exemplar_is_named_before_any_work(capsys, fixture_benchmark, tm
     image.write_bytes(data[:len(data) // 2])  # truncated
     code, _, err = run_cli(capsys, *base_args(broken, tmp_path / "run"))
     assert code == 2
+    assert err == (f"actionbench: error: exemplar {image} of action 'arms_up' does not match the sha256 in "
+                   "action.toml: restore the original photo, or add the action again (--force) to take the new one.\n")
+
+    spec = tomllib.loads((broken / "arms_up" / "action.toml").read_text())
+    spec["exemplars"][1]["sha256"] = file_sha256(image)  # a photo that was already broken when it was added
+    (broken / "arms_up" / "action.toml").write_text(tomli_w.dumps(spec))
+    code, _, err = run_cli(capsys, *base_args(broken, tmp_path / "run"))
+    assert code == 2
     assert err == (f"actionbench: error: image {image} cannot be read (image file is truncated): the file is "
                    "truncated or corrupt; replace it.\n")
+    assert not (tmp_path / "run").exists()
 
 
 def test_unwritable_output_folder(capsys, fixture_benchmark, tmp_path):
