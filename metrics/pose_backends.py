@@ -29,6 +29,9 @@ class Pose:
 
 class PoseBackend(ABC):
     name: str = ""
+    # Names the model's exact version (e.g. "mediapipe-0.10.21-c1-d0.5"). When set, exemplar poses
+    # are cached on disk under it; change it whenever the model's weights change. None: memory only.
+    cache_tag: str | None = None
 
     @abstractmethod
     def estimate(self, images: list[Image.Image]) -> list[Pose | None]:

@@ -1,0 +1,148 @@
+"""OKS and pose normalisation: against pycocotools, and on analytic cases."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from actionbench.metrics.oks import (AREA, COCO_SIGMAS, MIRROR, SHOULDER_TO_TORSO, mirrored,
+                                     nearest_exemplar_similarity, object_keypoint_similarity, pose_similarity)
+from actionbench.metrics.pose_backends import COCO17, Pose
+
+# A standing person facing the camera, in pixels (COCO-17 order): torso 100 px long.
+STANDING = np.array([
+    [200, 100], [195, 95], [205, 95], [190, 98], [210, 98],  # nose, eyes, ears
+    [180, 130], [220, 130], [170, 170], [230, 170], [165, 210], [235, 210],  # shoulders, elbows, wrists
+    [185, 230], [215, 230], [185, 290], [215, 290], [185, 350], [215, 350],  # hips, knees, ankles
+], dtype=np.float64)
+
+
+def pose(keypoints, visibility=None) -> Pose:
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    visibility = np.ones(len(keypoints)) if visibility is None else np.asarray(visibility, dtype=np.float64)
+    return Pose(keypoints=keypoints, visibility=visibility, image_size=(400, 400))
+
+
+def pycocotools_oks(gt_keypoints, gt_visible, gt_area, dt_keypoints) -> np.ndarray:
+    """computeOks(image, category) for one image: (n_dt, n_gt), detections kept in the given order."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def flat(keypoints, visible):
+        return np.column_stack([keypoints, np.where(visible, 2, 0)]).reshape(-1).tolist()
+
+    annotations = []
+    for i, (keypoints, visible, area) in enumerate(zip(gt_keypoints, gt_visible, gt_area)):
+        x0, y0 = keypoints.min(axis=0)
+        x1, y1 = keypoints.max(axis=0)
+        annotations.append({"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": float(area),
+                            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                            "keypoints": flat(keypoints, visible), "num_keypoints": int(np.sum(visible))})
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": [{"id": 1, "width": 1000, "height": 1000}], "annotations": annotations,
+                      "categories": [{"id": 1, "name": "person", "keypoints": list(COCO17)}]}
+        gt.createIndex()
+        dt = gt.loadRes([{"image_id": 1, "category_id": 1, "score": 1.0 - 0.01 * i,
+                          "keypoints": flat(k, np.ones(17, bool))} for i, k in enumerate(dt_keypoints)])
+        evaluator = COCOeval(gt, dt, iouType="keypoints")
+        evaluator.params.imgIds = [1]
+        evaluator._prepare()
+        return np.asarray(evaluator.computeOks(1, 1))
+
+
+def test_oks_equals_pycocotools_on_random_keypoint_sets():
+    rng = np.random.default_rng(0)
+    compared = 0
+    for _ in range(20):
+        n_gt, n_dt = rng.integers(1, 4), rng.integers(1, 4)
+        gt_keypoints = [rng.uniform(0, 400, size=(17, 2)) for _ in range(n_gt)]
+        gt_visible = [rng.random(17) < rng.uniform(0.2, 1.0) for _ in range(n_gt)]
+        for visible in gt_visible:
+            visible[rng.integers(17)] = True  # at least one visible joint (else COCO uses a box distance)
+        gt_area = rng.uniform(500, 60000, size=n_gt)
+        # detections near one of the ground truths, at noise from tiny to large
+        dt_keypoints = [gt_keypoints[rng.integers(n_gt)] + rng.normal(0, rng.choice([1, 5, 20, 80]), size=(17, 2))
+                        for _ in range(n_dt)]
+        reference = pycocotools_oks(gt_keypoints, gt_visible, gt_area, dt_keypoints)
+        for d in range(n_dt):
+            for g in range(n_gt):
+                ours = object_keypoint_similarity(dt_keypoints[d], gt_keypoints[g], gt_visible[g], gt_area[g])
+                assert ours == pytest.approx(reference[d, g], abs=1e-6)
+                compared += 1
+    assert compared > 40
+
+
+def test_oks_analytic_values():
+    target = np.zeros((17, 2))
+    visible = np.zeros(17, bool)
+    visible[[0, 5]] = True
+    moved = target.copy()
+    moved[5] = [3.0, 4.0]  # 5 units from the target, on the left shoulder
+    k = 2 * COCO_SIGMAS[5]
+    expected = (1.0 + np.exp(-25.0 / (2 * 10.0 * k**2))) / 2
+    assert object_keypoint_similarity(moved, target, visible, area=10.0) == pytest.approx(expected, abs=1e-12)
+    assert object_keypoint_similarity(target, target, visible, area=10.0) == 1.0
+    assert np.isnan(object_keypoint_similarity(target, target, np.zeros(17, bool), area=10.0))
+
+
+def test_pose_similarity_ignores_position_and_size():
+    moved_and_scaled = STANDING * 2.5 + np.array([-300.0, 45.0])
+    assert pose_similarity(pose(STANDING), pose(STANDING)) == pytest.approx(1.0)
+    assert pose_similarity(pose(STANDING), pose(moved_and_scaled)) == pytest.approx(1.0)
+
+
+def test_pose_similarity_falls_and_mirror_option():
+    arms_up = STANDING.copy()
+    arms_up[[7, 8, 9, 10]] = [[175, 80], [225, 80], [170, 30], [230, 30]]
+    one_arm_up = STANDING.copy()
+    one_arm_up[[8, 10]] = [[225, 80], [230, 30]]  # the right arm raised
+    same = pose_similarity(pose(STANDING), pose(STANDING))
+    different = pose_similarity(pose(STANDING), pose(arms_up))
+    assert different < 0.8 < same
+    # The mirror image of "right arm up" is "left arm up": only equal when mirroring is allowed.
+    flipped = one_arm_up.copy()
+    flipped[:, 0] = 400 - flipped[:, 0]
+    flipped = flipped[list(MIRROR)]  # a flipped photo: the joint labels follow the body
+    assert pose_similarity(pose(flipped), pose(one_arm_up), mirror=True) == pytest.approx(1.0)
+    assert pose_similarity(pose(flipped), pose(one_arm_up), mirror=False) < 0.9
+
+
+def test_mirror_swaps_left_and_right():
+    assert [COCO17[i] for i in MIRROR][:7] == ["nose", "right_eye", "left_eye", "right_ear", "left_ear",
+                                               "right_shoulder", "left_shoulder"]
+    keypoints, visible = mirrored(np.arange(34, dtype=float).reshape(17, 2), np.arange(17, dtype=float))
+    assert keypoints[5].tolist() == [-12.0, 13.0] and visible[5] == 6.0
+
+
+def test_pose_similarity_uses_shoulders_without_hips_and_needs_shoulders():
+    no_hips = np.ones(17)
+    no_hips[11:] = 0.0  # an upper-body crop
+    value = pose_similarity(pose(STANDING, no_hips), pose(STANDING * 3, no_hips))
+    assert value == pytest.approx(1.0)
+    # the unit is shoulder width / SHOULDER_TO_TORSO: a joint one unit off is exp(-1 / (2 AREA k^2))
+    shifted = STANDING.copy()
+    shifted[0, 0] += 40.0 / SHOULDER_TO_TORSO  # shoulders are 40 px apart
+    visible = np.zeros(17)
+    visible[[0, 1, 2, 5, 6]] = 1.0
+    k = 2 * COCO_SIGMAS[0]
+    expected = (4 + np.exp(-1.0 / (2 * AREA * k**2))) / 5
+    assert pose_similarity(pose(shifted, visible), pose(STANDING, visible)) == pytest.approx(expected)
+    no_shoulders = np.ones(17)
+    no_shoulders[[5, 6]] = 0.0
+    assert np.isnan(pose_similarity(pose(STANDING, no_shoulders), pose(STANDING)))
+
+
+def test_too_few_common_joints_is_undefined_and_nearest_exemplar_skips_it():
+    few = np.zeros(17)
+    few[[5, 6, 11, 12]] = 1.0  # the four anchor joints only: nothing to compare beyond the frame
+    assert np.isnan(pose_similarity(pose(STANDING, few), pose(STANDING)))
+    arms_up = STANDING.copy()
+    arms_up[[9, 10]] = [[170, 30], [230, 30]]
+    value, index = nearest_exemplar_similarity(pose(STANDING), [None, pose(arms_up), pose(STANDING, few),
+                                                                  pose(STANDING * 2)])
+    assert (value, index) == (pytest.approx(1.0), 3)
+    assert nearest_exemplar_similarity(pose(STANDING), [None]) == (pytest.approx(np.nan, nan_ok=True), -1)
