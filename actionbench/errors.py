@@ -18,6 +18,11 @@ class ActionBenchError(Exception):
         return " ".join(text.split())  # always one line
 
 
+class Unavailable(ActionBenchError):
+    """Something that cannot run on this machine as configured (weights not supplied): named explicitly
+    it stops the run; requested through ``all`` it is left out with a notice."""
+
+
 def unknown_name(kind: str, name: str, valid: list[str]) -> ActionBenchError:
     """The error for a name that is not registered, listing the names that are."""
     choices = ", ".join(sorted(valid)) or "(none registered)"

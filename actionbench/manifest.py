@@ -70,6 +70,7 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         "methods": plan.methods,
         "metrics": plan.metrics,
         "references": plan.references,
+        "notices": plan.notices,
         "packages": package_versions(),
         "git_commit": git_commit(),
         "device": device,

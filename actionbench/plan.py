@@ -14,7 +14,7 @@ from typing import Any
 from actionbench.base_models import BaseModel, resolve_base_model
 from actionbench.config import RunConfig, ScorerConfig, from_dict, merge
 from actionbench.data import Action, Benchmark, Subject, get_benchmark, resolve_actions
-from actionbench.errors import ActionBenchError
+from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.fileio import stable_hash
 from actionbench.methods import METHODS
 from actionbench.metrics import METRICS
@@ -45,6 +45,7 @@ class Plan:
     scorers: ScorerConfig
     method_configs: dict[str, Any]  # method name -> its resolved config dataclass
     references: dict[str, str] = field(default_factory=dict)  # metric -> reference method
+    notices: list[str] = field(default_factory=list)  # what was left out of "all", and why
     requests: list[ImageRequest] = field(default_factory=list)
     keys: dict[tuple[Unit, str], str] = field(default_factory=dict)
 
@@ -120,10 +121,31 @@ def build_plan(config: RunConfig) -> Plan:
     plan = Plan(config=config, benchmark=benchmark, base=base, actions=actions, methods=methods,
                 metrics=metrics, seeds=seeds, scorers=scorers, method_configs=method_configs,
                 references=references, requests=image_requests(benchmark, seeds))
-    for unit in plan.units:
-        METHODS.get(unit.method)().check(actions[unit.action], method_configs[unit.method])
+    check_methods(plan, requested_all=_is_all(config.methods))
     compute_keys(plan)
     return plan
+
+
+def _is_all(spec: str | list[str]) -> bool:
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    return [n.strip() for n in names if n.strip()] == ["all"]
+
+
+def check_methods(plan: Plan, requested_all: bool) -> None:
+    """Each method checks each action before any work starts. A method that cannot run here
+    (``Unavailable``: weights not supplied) is left out of ``all`` with a notice; named, it stops the run."""
+    for method in list(plan.methods):
+        for action in plan.actions.values():
+            try:
+                METHODS.get(method)().check(action, plan.method_configs[method])
+            except Unavailable as reason:
+                if not requested_all:
+                    raise
+                plan.methods.remove(method)
+                plan.notices.append(f"method {method} left out: {reason}")
+                break
+    if not plan.methods:
+        raise ActionBenchError("no method can run here", "; ".join(plan.notices))
 
 
 def check_exemplars_readable(action: Action) -> None:

@@ -1,23 +1,27 @@
-"""Orchestration: plan, lock the run directory, then run each stage over every unit.
+"""Orchestration: plan, lock the run directory, then hand every job to the chosen executor.
 
-Stages run in order (train, generate, score) so each has one progress bar and models load once per
-stage. A unit whose stage fails is reported by name and skipped in later stages; the other units
-finish. Re-running the same command resumes: finished stages are skipped by their keys.
+A job is one stage (train, generate, score) of one unit (a method on an action); the job graph
+says which jobs each one needs. The executor (``--executor local|ray|slurm``) decides where and in
+what order they run. A unit whose stage fails is reported by name and its later stages are not
+run; the other units finish. Re-running the same command resumes: finished stages are skipped by
+their keys, whichever executor ran them.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from actionbench.config import RunConfig
 from actionbench.errors import ActionBenchError
 from actionbench.executors import EXECUTORS
-from actionbench.executors.base import StageTask
+from actionbench.executors.base import Job, JobGraph, StageTask
 from actionbench.fileio import DirectoryLock
 from actionbench.manifest import build_manifest
 from actionbench.metrics import METRICS
 from actionbench.plan import Plan, build_plan
+from actionbench.plugins import loaded_plugins
 from actionbench.store import STAGES, RunStore, Unit
 
 
@@ -26,6 +30,7 @@ class RunSummary:
     run_dir: Path
     units: list[Unit]
     failures: dict[Unit, tuple[str, str]] = field(default_factory=dict)  # unit -> (stage, error)
+    notices: list[str] = field(default_factory=list)  # methods left out of "all", and why
 
     @property
     def ok(self) -> bool:
@@ -35,31 +40,40 @@ class RunSummary:
 def run(config: RunConfig) -> RunSummary:
     plan = build_plan(config)
     store = RunStore(config.out)
-    with DirectoryLock(store.root):
-        previous = store.manifest() if store.exists() else None
-        if previous and previous["benchmark"]["name"] != plan.benchmark.name:
-            raise ActionBenchError(
-                f"{store.root} holds a run on benchmark {previous['benchmark']['name']}, not {plan.benchmark.name}",
-                "choose another --out folder")
-        store.write_manifest(build_manifest(plan, previous))
-        store.write_score_infos(_score_infos(plan, store))
-        executor = EXECUTORS.get(config.executor)(config)
-        task = StageTask(str(store.root), config)
-        summary = RunSummary(store.root, plan.units)
-        try:
-            for stage in STAGES:
-                units = [u for u in (plan.units if stage == "score" else plan.all_units())
-                         if u not in summary.failures and not _reference_failed(plan, summary, u, stage)]
-                for unit, error in executor.run_stage(stage, units, task).items():
-                    if error is not None:
-                        summary.failures[unit] = (stage, error)
-        finally:
-            executor.close()
-    return summary
+    executor = EXECUTORS.get(config.executor)(config)  # checks its settings, connects to its cluster
+    try:
+        with DirectoryLock(store.root):
+            previous = store.manifest() if store.exists() else None
+            if previous and previous["benchmark"]["name"] != plan.benchmark.name:
+                raise ActionBenchError(
+                    f"{store.root} holds a run on benchmark {previous['benchmark']['name']}, not {plan.benchmark.name}",
+                    "choose another --out folder")
+            store.write_manifest(build_manifest(plan, previous))
+            store.write_score_infos(_score_infos(plan, store))
+            graph = JobGraph.from_plan(plan)
+            task = StageTask(str(store.root), config, plugins=loaded_plugins(), workdir=os.getcwd())
+            task.use_plan(plan)
+            results = executor.run(graph, task)
+    finally:
+        executor.close()
+    return RunSummary(store.root, plan.units, _failures(plan, graph, results), plan.notices)
 
 
-def _reference_failed(plan: Plan, summary: RunSummary, unit: Unit, stage: str) -> bool:
-    return stage == "score" and any(ref in summary.failures for ref in plan.reference_units)
+def _failures(plan: Plan, graph: JobGraph, results: dict[Job, str | None]) -> dict[Unit, tuple[str, str]]:
+    """Each unit's first failed stage; a unit left unscored because a reference unit failed says so."""
+    failures: dict[Unit, tuple[str, str]] = {}
+    for unit in plan.all_units():
+        for stage in STAGES:
+            error = results.get(Job(stage, unit))
+            if error is not None:
+                failures[unit] = (stage, error)
+                break
+    for unit in plan.units:
+        if unit not in failures and Job("score", unit) not in results:
+            broken = [need.unit.label for need in graph.needs[Job("score", unit)] if need.unit in failures]
+            failures[unit] = ("score", f"not scored: reference unit {', '.join(broken)} failed"
+                              if broken else "not scored: an earlier stage did not run")
+    return failures
 
 
 def _score_infos(plan: Plan, store: RunStore) -> dict[str, dict]:

@@ -47,7 +47,7 @@ def run_train(plan: Plan, store: RunStore, unit: Unit) -> bool:
         return False
     store.invalidate(unit, "train")
     config = plan.method_configs[unit.method]
-    method = METHODS.get(unit.method)(cache_dir=store.unit_dir(unit) / "cache")
+    method = METHODS.get(unit.method)(cache_dir=store.cache_dir)
     started = time.perf_counter()
     _seed_everything(config.seed)
     base = plan.base.load(device=resolve_device(plan.config.device))
@@ -64,7 +64,12 @@ def run_train(plan: Plan, store: RunStore, unit: Unit) -> bool:
 
 
 def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
-    """Generate every protocol image for ``unit``; images already written for this key are kept."""
+    """Generate every protocol image for ``unit``; batches already written for this key are kept.
+
+    Batches are fixed slices of the protocol's request list, and a batch with any image missing is
+    generated whole: batched sampling rounds differently from single sampling on some devices (by up
+    to 1/255), so a resumed run must batch exactly as an uninterrupted one to give the same pixels.
+    """
     key = plan.key(unit, "generate")
     if store.is_done(unit, "generate", key):
         return False
@@ -75,14 +80,14 @@ def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
         atomic_write_json(partial, {"key": key})
     config = plan.method_configs[unit.method]
     images_dir = store.images_dir(unit)
-    todo = [r for r in plan.requests if not (images_dir / f"{r.image_id}.png").is_file()]
+    size = max(1, config.generation_batch_size)
+    batches = [plan.requests[start:start + size] for start in range(0, len(plan.requests), size)]
+    todo = [b for b in batches if not all((images_dir / f"{r.image_id}.png").is_file() for r in b)]
     started = time.perf_counter()
     if todo:
-        method = METHODS.get(unit.method)(cache_dir=store.unit_dir(unit) / "cache")
+        method = METHODS.get(unit.method)(cache_dir=store.cache_dir)
         base = plan.base.load(device=resolve_device(plan.config.device))
-        batch = max(1, config.generation_batch_size)
-        for start in range(0, len(todo), batch):
-            chunk = todo[start:start + batch]
+        for chunk in todo:
             images = method.generate(base, store.artifact_dir(unit), [r.prompt for r in chunk],
                                      [r.generator_seed for r in chunk], config)
             for request, image in zip(chunk, images):

@@ -83,6 +83,12 @@ class RunStore:
         path = self.root / "scores.json"
         return read_json(path) if path.is_file() else {}
 
+    @property
+    def cache_dir(self) -> Path:
+        """What methods make for themselves and may reuse (class images, ADI's action-different
+        samples), shared by every unit of the run; entries are named by a hash of their inputs."""
+        return self.root / "cache"
+
     def write_score_infos(self, infos: dict[str, dict[str, Any]]) -> None:
         atomic_write_json(self.root / "scores.json", infos)
 

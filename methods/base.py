@@ -46,9 +46,10 @@ class Method(ABC):
     min_exemplars: ClassVar[int] = 1  # fewer exemplar images than this is refused before training
 
     def __init__(self, cache_dir: Path | None = None):
-        # Where a method keeps inputs it makes for itself and may reuse on a re-run (ADI's generated
-        # triples, DreamBooth's class images). The runner points it into the run store; None means
-        # nothing is kept.
+        # Where a method keeps inputs it makes for itself and may reuse (ADI's action-different
+        # samples, DreamBooth's class images). The runner passes the run's cache folder, shared by all
+        # units and methods, so every entry must be named by a hash of everything it depends on and
+        # written atomically. None means nothing is kept.
         self.cache_dir = cache_dir
 
     def check(self, action: Action, config: MethodConfig) -> None:

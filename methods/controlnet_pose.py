@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from actionbench.data import Action, fill_action
 from actionbench.data.preprocess import POLICY, exemplar_image
-from actionbench.errors import ActionBenchError, unknown_name
+from actionbench.errors import ActionBenchError, Unavailable, unknown_name
 from actionbench.imageio import open_rgb
 from actionbench.methods import METHODS
 from actionbench.methods.base import Method, MethodConfig
@@ -47,8 +47,8 @@ OPENPOSE_COLOURS = ((255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (17
 MIN_JOINTS = 4  # an exemplar whose skeleton has fewer visible joints is not used
 
 
-def missing_weights_error() -> ActionBenchError:
-    return ActionBenchError(
+def missing_weights_error() -> Unavailable:
+    return Unavailable(
         "controlnet_pose needs ControlNet-OpenPose weights and controlnet_pose.controlnet_model is not set",
         "pass --set controlnet_pose.controlnet_model=PATH_OR_HUB_ID (a diffusers ControlNetModel for your base, "
         "e.g. lllyasviel/sd-controlnet-openpose for SD 1.5), or leave controlnet_pose out of --methods")

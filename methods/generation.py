@@ -1,7 +1,9 @@
 """Seeded, batched sampling shared by every method: the same (prompt, seed) gives the same image.
 
-Each image gets its own ``torch.Generator`` seeded with its seed, so an image does not depend on
-which other prompts shared its batch, and a resumed run regenerates exactly what it lost.
+Each image's starting noise comes from its own ``torch.Generator`` seeded with its seed, so which
+other prompts share its batch does not change what it depicts; the pixels may still differ by
+float rounding (up to 1/255 on CPU) between batch compositions, which is why the runner always
+generates the same fixed batches, also when it resumes.
 """
 
 from __future__ import annotations

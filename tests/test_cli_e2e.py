@@ -20,8 +20,8 @@ METHODS = "text,plain"
 def run_args(benchmark: Path, out: Path) -> list[str]:
     return ["--plugins", PLUGIN, "run", "--benchmark", str(benchmark), "--methods", METHODS, "--actions", "all",
             "--metrics", "brightness", "--seeds", "0,1", "--set", "text.num_inference_steps=12",
-            "--set", "plain.num_inference_steps=12", "--set", "text.generation_batch_size=1",
-            "--set", "plain.generation_batch_size=1", "--out", str(out)]
+            "--set", "plain.num_inference_steps=12", "--set", "text.generation_batch_size=3",
+            "--set", "plain.generation_batch_size=3", "--out", str(out)]
 
 
 def markers(run: Path) -> dict[str, float]:

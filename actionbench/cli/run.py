@@ -24,7 +24,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", help="run directory (default: runs/latest)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--executor", help="local (default), ray or slurm")
-    parser.add_argument("--workers", type=int, help="parallel workers for the executor")
+    parser.add_argument("--workers", type=int,
+                        help="local: N worker processes on this node, one GPU each where there are GPUs; "
+                             "ray: the size of a local cluster (default: 1)")
+    parser.add_argument("--ray-address", dest="ray_address",
+                        help="join a running Ray cluster: auto or HOST:PORT (implies --executor ray)")
     parser.add_argument("--retries", type=int, help="extra attempts for a unit that fails (default: 0)")
     parser.add_argument("--config", help="a TOML or YAML file of settings (see README)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
@@ -45,6 +49,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         value = getattr(args, flag, None)
         if value is not None:
             settings[flag] = value
+    if getattr(args, "ray_address", None):
+        settings.setdefault("executor_settings", {})["ray_address"] = args.ray_address
+        if args.executor is None:
+            settings["executor"] = "ray"
     for assignment in args.assignments:
         path, value = parse_assignment(assignment)
         if path[0] in METHODS.names() and len(path) > 1:
@@ -61,6 +69,8 @@ def main(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     summary = run(config)
+    for notice in summary.notices:
+        print(f"actionbench: note: {notice}", file=sys.stderr)
     print(f"run directory: {summary.run_dir} ({len(summary.units)} units)")
     for unit, (stage, error) in summary.failures.items():
         print(f"actionbench: unit {unit.label} failed in {stage}: {error}", file=sys.stderr)
