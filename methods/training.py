@@ -160,7 +160,8 @@ def apply_memory_options(pipe, config) -> None:
     """Gradient checkpointing and the attention implementation, as chosen in the config."""
     if config.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
-        pipe.text_encoder.gradient_checkpointing_enable()
+        encoder = pipe.text_encoder  # transformers 5.x renamed the switch; older releases have only the old name
+        getattr(encoder, "activation_checkpointing_enable", encoder.gradient_checkpointing_enable)()
     if config.attention == "sdpa":
         from diffusers.models.attention_processor import AttnProcessor2_0
 
