@@ -14,7 +14,8 @@ _BUILTIN: list[tuple[str, str, str]] = [
     ("clip", "clip_score", "CLIP-T (image vs the prompt with the action in words) and CLIP-I (image vs exemplars)"),
     ("subject", "subject", "subject fidelity: CLIP zero-shot among the protocol's subjects picks the prompted one"),
     ("leakage", "leakage", "appearance leakage: colour similarity to exemplars outside the person, vs plain prompt"),
-    ("judge", "judge", "the paper's Action / Subject / Total per image, automated (pose, else CLIP)"),
+    ("judge", "judge", "the paper's Action / Subject / Total per image, automated (body and hand pose vs the "
+                        "exemplars at a calibrated threshold, else CLIP)"),
 ]
 for _name, _module, _description in _BUILTIN:
     METRICS.lazy(_name, f"actionbench.metrics.{_module}", _description)

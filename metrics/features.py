@@ -2,8 +2,9 @@
 
 Every cache lives in ``context.shared``, the dict the runner keeps for the whole process, so models
 load once and a generated image scored by ``pose``, ``leakage`` and ``judge`` is looked at once.
-Exemplar features are cached per ``action.version`` (a content hash): in memory, and for poses also
-on disk under ``cache_dir("poses", <backend>)``, so later processes skip the pose model entirely.
+Exemplar features are cached per ``action.version`` (a content hash): in memory, and for poses and
+hands also on disk under ``cache_dir("poses" or "hands", <model tag>)``, so later processes skip those
+models entirely.
 An image that cannot be read is ``None`` here, with its reason beside it: callers record the
 reason as the image's failure, never raise.
 """
@@ -23,6 +24,7 @@ from actionbench.fileio import atomic_write_json, read_json
 from actionbench.imageio import open_rgb
 from actionbench.metrics.base import ScoringContext
 from actionbench.metrics.clip_models import WEIGHTS_ENV, ClipBundle, load_clip
+from actionbench.metrics.hands import Hand, MediapipeHands, hands_from_json, hands_to_json
 from actionbench.metrics.pose_backends import POSE_BACKENDS, Pose, PoseBackend
 from actionbench.paths import cache_dir
 
@@ -116,20 +118,30 @@ def exemplar_poses(context: ScoringContext, action: Action) -> list[Pose | None]
     Cached in memory per (backend, ``action.version``), and on disk when the backend names its
     model's version (``cache_tag``)."""
     backend = pose_backend(context)
-    tag = backend_tag(backend)
-    key = ("exemplar_poses", tag, action.version)
+    return _exemplar_features(context, action, "poses", backend, lambda paths: image_poses(context, paths),
+                              pose_to_json, pose_from_json)
+
+
+def _exemplar_features(context: ScoringContext, action: Action, kind: str, model: Any,
+                       compute: Callable[[list[Path]], list[Any]], to_json: Callable[[Any], Any],
+                       from_json: Callable[[Any], Any]) -> list[Any]:
+    """Per-exemplar features of ``kind`` ("poses", "hands") from ``model``: in memory per (model,
+    ``action.version``), on disk under ``cache_dir(kind, model.cache_tag)`` when the model names its
+    version (``cache_tag``)."""
+    tag = backend_tag(model)
+    key = (f"exemplar_{kind}", tag, action.version)
     if key in context.shared:
         return context.shared[key]
-    on_disk = getattr(backend, "cache_tag", None) is not None  # only a versioned model's poses persist
-    path = cache_dir("poses", tag) / f"{action.name}-{action.version}.json" if on_disk else None
-    poses = _read_pose_file(path, len(action.exemplars)) if on_disk else None
-    if poses is None:
-        poses = image_poses(context, [e.image_path for e in action.exemplars])
+    on_disk = getattr(model, "cache_tag", None) is not None  # only a versioned model's features persist
+    path = cache_dir(kind, tag) / f"{action.name}-{action.version}.json" if on_disk else None
+    values = _read_feature_file(path, kind, len(action.exemplars), from_json) if on_disk else None
+    if values is None:
+        values = compute([e.image_path for e in action.exemplars])
         if on_disk:
             atomic_write_json(path, {"action": action.name, "version": action.version, "backend": tag,
-                                     "poses": [pose_to_json(p) for p in poses]})
-    context.shared[key] = poses
-    return poses
+                                     kind: [to_json(v) for v in values]})
+    context.shared[key] = values
+    return values
 
 
 def pose_to_json(pose: Pose | None) -> dict[str, Any] | None:
@@ -147,14 +159,39 @@ def pose_from_json(data: dict[str, Any] | None) -> Pose | None:
                 image_size=tuple(data["image_size"]))
 
 
-def _read_pose_file(path: Path, count: int) -> list[Pose | None] | None:
+def _read_feature_file(path: Path, kind: str, count: int, from_json: Callable[[Any], Any]) -> list[Any] | None:
     if not path.is_file():
         return None
     try:
-        poses = [pose_from_json(p) for p in read_json(path)["poses"]]
+        values = [from_json(v) for v in read_json(path)[kind]]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a damaged cache file is recomputed
-    return poses if len(poses) == count else None
+    return values if len(values) == count else None
+
+
+# -- hands --------------------------------------------------------------------------------------
+
+def hand_detector(context: ScoringContext) -> MediapipeHands:
+    """mediapipe's hand landmark model, loaded once per process."""
+    key = ("hand_detector", MediapipeHands.name)
+    if key not in context.shared:
+        context.shared[key] = MediapipeHands()
+    return context.shared[key]
+
+
+def image_hands(context: ScoringContext, paths: list[Path | None],
+                images: list[Image.Image | None] | None = None) -> list[list[Hand] | None]:
+    """The hands in each image (an empty list: none found; None: unreadable), cached per file."""
+    detector = hand_detector(context)
+    cache = per_file_cache(context, f"hands:{detector.cache_tag}")
+    return cached_per_file(cache, paths, images, detector.estimate)
+
+
+def exemplar_hands(context: ScoringContext, action: Action) -> list[list[Hand] | None]:
+    """The hands in each of ``action``'s exemplars, in order; cached in memory and on disk like poses."""
+    detector = hand_detector(context)
+    return _exemplar_features(context, action, "hands", detector, lambda paths: image_hands(context, paths),
+                              hands_to_json, hands_from_json)
 
 
 # -- CLIP ---------------------------------------------------------------------------------------

@@ -3,53 +3,69 @@
 The paper's raters judged each generated image for whether the action is shown (Action), whether
 the prompted subject is shown (Subject) and both at once (Total), reported as accuracies. Here::
 
-    action_correct = pose_oks(x) >= threshold                 when the pose model finds a person
-                                                              comparable with the exemplars,
-                   = [argmax_a cos(E_I(x), E_T(prompt with action a in words)) = the action]
-                                                              otherwise (animals, stylised images),
-                     a among all the benchmark's actions
+    action_correct  = s_a(x) >= t                    when a person is found in x and action a has
+                                                     at least 2 exemplars with a person (pose path)
+                    = [argmax_b cos(E_I(x), E_T(prompt with action b in words)) = a]
+                                                     otherwise (animals, stylised images: CLIP path),
+                      b among all the benchmark's actions
+    s_a(x)          = max_j S(d(x), d(e_j))          nearest exemplar of action a (mirrored too when
+                                                     the action is mirror_invariant)
     subject_correct = CLIP zero-shot among the protocol's subjects picks the prompted one (``subject``)
     total_correct   = action_correct * subject_correct
     judged_by_pose  = 1 when the pose path decided action_correct, 0 when CLIP did
+    judge_threshold = t, the same for every image of a benchmark: it names the calibration used
 
-pose_oks is the ``pose`` metric's nearest-exemplar OKS (mirroring per the action). The threshold
-0.45 is our choice, measured on real photos (mediapipe, leave-one-out over the exemplars, nearest
-exemplar, area 1.7): the threshold with the best balanced accuracy between an exemplar's own action
-and the other actions is 0.43 on ActionBench (8 actions) and 0.47 on the yoga set (6 poses, with
-mirroring); balanced accuracy there is about 0.72 and 0.90. The calibrated judge of issue 10
-replaces this first version.
+A record whose subject text is empty (``actionbench score`` without ``--subject``) gets no subject
+judgement: subject_correct and total_correct are NaN, and CLIP is loaded only if some image has no
+comparable person.
+
+d(x) is the descriptor of :mod:`.judge_features` (directions of 14 body segments from the pose
+backend and 12 hand segments from mediapipe's hand model), S its similarity. The threshold t is
+calibrated per benchmark from its own exemplars (:mod:`.calibration`: leave-one-out, the threshold
+of best balanced accuracy between an exemplar's own action and the others), cached under
+``$ACTIONBENCH_HOME/cache/judge/calibration-<id>.json`` with the benchmark's version hash; the
+setting ``pose_threshold`` overrides it. ``actionbench validate-judge`` measures this judge on the
+exemplars themselves. docs/judge.md has the measured figures and the choices.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from actionbench.data import fill_action
+from actionbench.data import Action, fill_action
+from actionbench.fileio import atomic_write_json, read_json, stable_hash
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
-from actionbench.metrics.features import (exemplar_poses, image_features, image_poses, metric_settings, open_images,
-                                          text_features)
-from actionbench.metrics.oks import AREA, VISIBLE
-from actionbench.metrics.pose import pose_agreement
+from actionbench.metrics.calibration import DEFAULT_THRESHOLD, MIN_POSES, ActionExemplars, Calibration, calibrate
+from actionbench.metrics.features import (DEFAULT_POSE_BACKEND, backend_tag, exemplar_hands, exemplar_poses,
+                                          hand_detector, image_features, image_hands, image_poses, metric_settings,
+                                          open_images, pose_backend, text_features)
+from actionbench.metrics.judge_features import SIGMA, Descriptor, describe, describe_mirrored, nearest_exemplar
+from actionbench.metrics.oks import VISIBLE
 from actionbench.metrics.subject import subject_judgements, zero_shot_probabilities
+from actionbench.paths import cache_dir
 
-POSE_THRESHOLD = 0.45
+JUDGE_VERSION = "segments-1"  # change whenever the descriptor or the similarity changes: new calibrations
+POSE_THRESHOLD = DEFAULT_THRESHOLD  # the threshold when a benchmark cannot be calibrated
 NOT_FINITE = "the CLIP image embedding is not finite (NaN or infinite)"
 
 
 @dataclass
 class JudgeSettings:
-    pose_threshold: float = POSE_THRESHOLD  # nearest-exemplar OKS at or above which the action is shown
+    pose_threshold: float | None = None  # None: calibrated from the benchmark's exemplars
     mirror: bool | None = None  # None: the action's mirror_invariant
-    area: float = AREA
-    visible: float = VISIBLE
+    sigma: float = SIGMA  # angular tolerance of one segment (see judge_features)
+    visible: float = VISIBLE  # minimum backend visibility for a joint to count
+    hands: bool | None = None  # hand landmarks as evidence; None: with the mediapipe pose backend (photos)
 
 
-def action_by_pose(pose_oks: float, threshold: float = POSE_THRESHOLD) -> float:
-    """Functional form of the pose path: 1.0 when ``pose_oks`` reaches the threshold, NaN when undefined."""
-    return float("nan") if np.isnan(pose_oks) else float(pose_oks >= threshold)
+def action_by_pose(similarity: float, threshold: float = POSE_THRESHOLD) -> float:
+    """Functional form of the pose path: 1.0 when ``similarity`` reaches the threshold, NaN when undefined."""
+    return float("nan") if np.isnan(similarity) else float(similarity >= threshold)
 
 
 def action_by_clip(image_features: np.ndarray, action_text_features: np.ndarray, target: int) -> np.ndarray:
@@ -60,61 +76,190 @@ def action_by_clip(image_features: np.ndarray, action_text_features: np.ndarray,
     return np.where(np.isfinite(probabilities).all(axis=1), (picked == target).astype(float), np.nan)
 
 
+# -- descriptors --------------------------------------------------------------------------------
+
+def uses_hands(context: ScoringContext, settings: JudgeSettings) -> bool:
+    """Hand evidence is on for photos (the mediapipe pose backend) unless the settings say otherwise."""
+    if settings.hands is not None:
+        return settings.hands
+    return (context.scorers.pose_backend or DEFAULT_POSE_BACKEND) == DEFAULT_POSE_BACKEND
+
+
+def action_exemplars(context: ScoringContext, action: Action, settings: JudgeSettings) -> ActionExemplars:
+    """``action``'s exemplar descriptors (poses and hands from the shared caches)."""
+    poses = exemplar_poses(context, action)
+    hands = exemplar_hands(context, action) if uses_hands(context, settings) else [[]] * len(poses)
+    mirror = action.mirror_invariant if settings.mirror is None else settings.mirror
+    return ActionExemplars(
+        name=action.name,
+        descriptors=[describe(p, h, settings.visible) for p, h in zip(poses, hands)],
+        mirrored=[describe_mirrored(p, h, settings.visible) if mirror else None for p, h in zip(poses, hands)],
+        mirror_invariant=mirror)
+
+
+def image_descriptors(context: ScoringContext, paths: list, images: list, settings: JudgeSettings,
+                      mirror: bool) -> tuple[list[Descriptor | None], list[Descriptor | None]]:
+    """Plain and (when ``mirror``) mirrored descriptors of the images; hands are looked for only
+    in images where a person was found."""
+    poses = image_poses(context, paths, images)
+    hands: list = [[] for _ in poses]
+    with_person = [i for i, p in enumerate(poses) if p is not None]
+    if with_person and uses_hands(context, settings):
+        found = image_hands(context, [paths[i] for i in with_person], [images[i] for i in with_person])
+        for i, value in zip(with_person, found):
+            hands[i] = value or []
+    plain = [describe(p, h, settings.visible) for p, h in zip(poses, hands)]
+    mirrored = [describe_mirrored(p, h, settings.visible) if mirror else None for p, h in zip(poses, hands)]
+    return plain, mirrored
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+def calibration_id(context: ScoringContext, settings: JudgeSettings) -> str:
+    """What the calibration depends on: the benchmark's content, the judge and its models."""
+    return stable_hash({
+        "judge": JUDGE_VERSION, "benchmark": context.benchmark.version,
+        "pose_backend": backend_tag(pose_backend(context)),
+        "hands": hand_detector(context).cache_tag if uses_hands(context, settings) else None,
+        "sigma": settings.sigma, "visible": settings.visible, "mirror": settings.mirror,
+    }, length=12)
+
+
+def benchmark_calibration(context: ScoringContext, settings: JudgeSettings) -> Calibration:
+    """The benchmark's judge threshold: the setting when given, else calibrated from every action's
+    exemplars; once per process and cached on disk per :func:`calibration_id`."""
+    if settings.pose_threshold is not None:
+        return Calibration(id="setting", threshold=float(settings.pose_threshold), method="setting",
+                           reason="judge.pose_threshold", benchmark=context.benchmark.name,
+                           benchmark_version=context.benchmark.version)
+    identity = calibration_id(context, settings)
+    key = ("judge_calibration", identity)
+    if key in context.shared:
+        return context.shared[key]
+    # Like exemplar poses, a calibration persists only when the pose model names its version.
+    on_disk = getattr(pose_backend(context), "cache_tag", None) is not None
+    path = cache_dir("judge") / f"calibration-{identity}.json" if on_disk else None
+    calibration = _read_calibration(path) if on_disk else None
+    if calibration is None:
+        actions = dict(context.benchmark.actions)
+        actions.setdefault(context.action.name, context.action)
+        calibration = calibrate([action_exemplars(context, a, settings) for a in actions.values()], settings.sigma,
+                                id=identity, benchmark=context.benchmark.name,
+                                benchmark_version=context.benchmark.version)
+        if on_disk:
+            atomic_write_json(path, {"judge": JUDGE_VERSION, **dataclasses.asdict(calibration)})
+    context.shared[key] = calibration
+    return calibration
+
+
+def _read_calibration(path) -> Calibration | None:
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path)
+        data.pop("judge", None)
+        data["actions"] = tuple(data.get("actions", ()))
+        return Calibration(**{k: (float("nan") if v is None else v) for k, v in data.items()})
+    except (OSError, ValueError, TypeError):
+        return None  # a damaged cache file is recomputed
+
+
+def note_once(context: ScoringContext, text: str) -> None:
+    """A one-line note on stderr, once per process (e.g. an action judged by CLIP only)."""
+    seen = context.shared.setdefault("judge_notes", set())
+    if text not in seen:
+        seen.add(text)
+        print(f"actionbench: note: {text}", file=sys.stderr)
+
+
+def clip_only_reason(exemplars: ActionExemplars) -> str | None:
+    """Why an action is judged by CLIP only (fewer than :data:`MIN_POSES` exemplar poses), or None."""
+    if exemplars.poses >= MIN_POSES:
+        return None
+    return (f"action {exemplars.name}: only {exemplars.poses} of its {len(exemplars.descriptors)} exemplars "
+            f"show a detectable person (at least {MIN_POSES} needed); it is judged by CLIP only")
+
+
+# -- the metric ---------------------------------------------------------------------------------
+
 @METRICS.register("judge")
 class ActionJudge(Metric):
-    """The paper's Action / Subject / Total judgement per image, automated (pose, else CLIP; CLIP zero-shot)."""
+    """The paper's Action / Subject / Total judgement per image, automated (pose and hands, else CLIP; CLIP zero-shot)."""
 
     name = "judge"
     scores = (
-        ScoreInfo("action_correct", "1 when the action is shown: nearest-exemplar pose OKS >= 0.45, or, without "
-                  "a person, CLIP picks this action's description among all actions'", True, kind="binary",
-                  role="action"),
+        ScoreInfo("action_correct", "1 when the action is shown: the nearest exemplar's body and hand segment "
+                  "directions agree at or above the benchmark's calibrated threshold (judge_threshold), or, "
+                  "without a person, CLIP picks this action's description among all actions'", True,
+                  kind="binary", role="action"),
         ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject",
                   True, kind="binary", role="subject"),
         ScoreInfo("total_correct", "1 when both the action and the subject are right", True, kind="binary"),
         ScoreInfo("judged_by_pose", "1 when the pose path decided the action judgement, 0 when CLIP did",
                   True, kind="binary"),
+        ScoreInfo("judge_threshold", "the judge's decision threshold on pose similarity, calibrated from the "
+                  "benchmark's exemplars (leave-one-out); it names the calibration the judgements used", True),
     )
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
         settings = metric_settings(JudgeSettings, context, self.name)
         action = context.action
-        mirror = action.mirror_invariant if settings.mirror is None else settings.mirror
         paths = [r.path for r in records]
         images, failures = open_images(paths)
         if all(image is None for image in images):
             return [self.failed(failure) for failure in failures]
-        exemplars = exemplar_poses(context, action)
-        poses = image_poses(context, paths, images)
-        features = image_features(context, paths, images)
-        subject_correct, _ = subject_judgements(context, records, features)
-        by_clip = self._actions_by_clip(records, context, features)
+        exemplars = action_exemplars(context, action, settings)
+        reason = clip_only_reason(exemplars)
+        if reason:
+            note_once(context, reason)
+            candidates: list[Descriptor | None] = [None] * len(records)
+            mirrored: list[Descriptor | None] = [None] * len(records)
+        else:
+            candidates, mirrored = image_descriptors(context, paths, images, settings, exemplars.mirror_invariant)
+        threshold = benchmark_calibration(context, settings).threshold
+        # CLIP is loaded only when needed: for the subject, and for images without a comparable person.
+        has_subject = np.array([bool(r.subject.text.strip()) for r in records])
+        by_clip_needed = [d is None and image is not None for d, image in zip(candidates, images)]
+        features = (image_features(context, paths, images) if has_subject.any() or any(by_clip_needed)
+                    else np.zeros((len(records), 0)))
+        subject_correct = np.full(len(records), np.nan)
+        if has_subject.any():
+            chosen = np.flatnonzero(has_subject)
+            subject_correct[chosen] = subject_judgements(context, [records[i] for i in chosen], features[chosen])[0]
+        by_clip = self._actions_by_clip(records, context, features, by_clip_needed)
         results = []
-        for i, (image, failure, pose) in enumerate(zip(images, failures, poses)):
+        for i, (image, failure) in enumerate(zip(images, failures)):
             if image is None:
                 results.append(self.failed(failure))
                 continue
-            oks = pose_agreement(pose, exemplars, mirror, settings.area, settings.visible)
-            judged_by_pose = not np.isnan(oks)
-            action_correct = action_by_pose(oks, settings.pose_threshold) if judged_by_pose else by_clip[i]
-            if not judged_by_pose and not np.isfinite(features[i]).all():
+            if candidates[i] is not None:
+                similarity, _ = nearest_exemplar(candidates[i], exemplars.descriptors, settings.sigma, mirrored[i])
+                action_correct, judged_by_pose = action_by_pose(similarity, threshold), 1.0
+            elif not np.isfinite(features[i]).all():
                 results.append(self.failed(NOT_FINITE))
                 continue
+            else:
+                action_correct, judged_by_pose = by_clip[i], 0.0
             subject = subject_correct[i]
+            broken = has_subject[i] and not np.isfinite(subject)
             results.append(MetricResult({
                 "action_correct": float(action_correct), "subject_correct": float(subject),
-                "total_correct": float(action_correct * subject), "judged_by_pose": float(judged_by_pose),
-            }, failure=None if np.isfinite(subject) else NOT_FINITE))
+                "total_correct": float(action_correct * subject), "judged_by_pose": judged_by_pose,
+                "judge_threshold": float(threshold),
+            }, failure=NOT_FINITE if broken else None))
         return results
 
     @staticmethod
-    def _actions_by_clip(records: list[ImageRecord], context: ScoringContext, features: np.ndarray) -> np.ndarray:
+    def _actions_by_clip(records: list[ImageRecord], context: ScoringContext, features: np.ndarray,
+                         needed: list[bool]) -> np.ndarray:
+        """The CLIP path's decision for the records that need it (NaN elsewhere)."""
         actions = dict(context.benchmark.actions)
         actions.setdefault(context.action.name, context.action)
         names = list(actions)
         target = names.index(context.action.name)
         out = np.full(len(records), np.nan)
         for i, record in enumerate(records):
-            texts = text_features(context, [fill_action(record.prompt, a.description) for a in actions.values()])
-            out[i] = action_by_clip(features[i:i + 1], texts, target)[0]
+            if needed[i]:
+                texts = text_features(context, [fill_action(record.prompt, a.description) for a in actions.values()])
+                out[i] = action_by_clip(features[i:i + 1], texts, target)[0]
         return out

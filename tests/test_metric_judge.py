@@ -37,9 +37,12 @@ def test_without_a_person_clip_decides_among_all_actions_and_subjects(tmp_path):
     context = fake_clip_context(context_for(benchmark, cheer), model)
     results = METRICS.get("judge")().score(records_for([red, blue, red], cheer, subjects=[CAT, MAN, MAN]), context)
     values = [r.values for r in results]
-    assert values[0] == {"action_correct": 1.0, "subject_correct": 1.0, "total_correct": 1.0, "judged_by_pose": 0.0}
-    assert values[1] == {"action_correct": 0.0, "subject_correct": 1.0, "total_correct": 0.0, "judged_by_pose": 0.0}
-    assert values[2] == {"action_correct": 1.0, "subject_correct": 0.0, "total_correct": 0.0, "judged_by_pose": 0.0}
+    assert values[0] == {"action_correct": 1.0, "subject_correct": 1.0, "total_correct": 1.0, "judged_by_pose": 0.0,
+                         "judge_threshold": POSE_THRESHOLD}
+    assert values[1] == {"action_correct": 0.0, "subject_correct": 1.0, "total_correct": 0.0, "judged_by_pose": 0.0,
+                         "judge_threshold": POSE_THRESHOLD}
+    assert values[2] == {"action_correct": 1.0, "subject_correct": 0.0, "total_correct": 0.0, "judged_by_pose": 0.0,
+                         "judge_threshold": POSE_THRESHOLD}
 
 
 def test_judge_records_failures_for_unreadable_images_and_nan_embeddings(tmp_path):

@@ -1,0 +1,221 @@
+"""``actionbench score``: score images made anywhere against an action, one row per image.
+
+For a method the suite does not run (another codebase, a paper's released samples, a folder of
+photos): every metric and the judge's Action / Subject / Total, with the same models and the same
+calibrated threshold as the leaderboard. Metrics that compare with a reference method's images
+(``leakage``: the plain prompt's images) need ``--references DIR`` (the reference image of
+``x.png`` is ``DIR/x.png``); without it they are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from actionbench.config import ScorerConfig, from_dict, parse_assignment
+from actionbench.errors import ActionBenchError
+
+METHOD = "external"  # the method name written into the records of images made elsewhere
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "score", help="score images made anywhere against an action (every metric and the judge)",
+        description="Score image files or folders of images against a registered or custom action: every "
+                    "metric and the judge's Action / Subject / Total, one row per image.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders of images (searched recursively)")
+    parser.add_argument("--action", required=True,
+                        help="the action: a name in the benchmark (see: actionbench list actions), or a folder holding action.toml")
+    parser.add_argument("--benchmark", default="mini", help="benchmark name or folder (default: mini)")
+    parser.add_argument("--subject", help="what the images should show doing the action, e.g. \"a cat\" "
+                                          "(default: none; subject and total judgements are left blank)")
+    parser.add_argument("--metrics", default="all", help="comma-separated metric names, or 'all' (default)")
+    parser.add_argument("--references", metavar="DIR",
+                        help="images of the plain prompt, same file names, for metrics that need them (leakage)")
+    parser.add_argument("--out", metavar="FILE.csv", help="also write the rows to this CSV file")
+    add_settings_argument(parser)
+    parser.set_defaults(func=main)
+
+
+def add_settings_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                        help="scorers.KEY=VALUE (e.g. scorers.clip_model=ViT-B-32) or METRIC.KEY=VALUE "
+                             "(e.g. judge.pose_threshold=0.6); repeatable")
+
+
+def scorers_and_settings(assignments: list[str], benchmark_defaults: dict[str, Any]) -> tuple[ScorerConfig, dict]:
+    """The scorer config (--set scorers.* < the benchmark's defaults for what is unset) and per-metric settings."""
+    from actionbench.metrics import METRICS
+
+    scorers: dict[str, Any] = {}
+    settings: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        path, value = parse_assignment(assignment)
+        if path[0] == "scorers" and len(path) == 2:
+            scorers[path[1]] = value
+        elif path[0] in METRICS.names() and len(path) == 2:
+            settings.setdefault(path[0], {})[path[1]] = value
+        else:
+            raise ActionBenchError(f"--set {assignment} names no scorer or metric setting",
+                                   "write scorers.KEY=VALUE or METRIC.KEY=VALUE, e.g. judge.pose_threshold=0.6")
+    for key, value in benchmark_defaults.get("scorers", {}).items():
+        scorers.setdefault(key, value)
+    return from_dict(ScorerConfig, scorers, "scorers"), settings
+
+
+def resolve_action(benchmark, spec: str):
+    """A benchmark's action by name, or an action folder (``action.toml``) joined to the benchmark."""
+    from actionbench.data import load_action, resolve_actions
+    from actionbench.data.folder import ACTION_FILE
+
+    folder = Path(spec).expanduser()
+    if (folder / ACTION_FILE).is_file():
+        action = load_action(folder, source="custom")
+        return benchmark.with_actions({action.name: action}), action
+    return benchmark, resolve_actions(benchmark, [spec])[0]
+
+
+def image_paths(paths: list[str]) -> list[Path]:
+    """Files as given (even when not images: they are reported as unreadable), folders searched."""
+    from actionbench.imageio import IMAGE_SUFFIXES
+
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            found.append(path)
+    if not found:
+        raise ActionBenchError(f"no images found in {', '.join(paths)}", "pass image files or folders that hold images")
+    return list(dict.fromkeys(found))
+
+
+def subject_for(benchmark, text: str | None):
+    """The protocol's subject with this text or name, or a new one; None without ``--subject``."""
+    from actionbench.data import Subject
+
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    if not text:
+        raise ActionBenchError("--subject is empty", "name what the images should show, e.g. --subject \"a cat\"")
+    for subject in benchmark.protocol.subjects:
+        if text.lower() in (subject.text.lower(), subject.name.lower()):
+            return subject
+    return Subject(name=re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "subject", text=text, kind="other")
+
+
+def main(args: argparse.Namespace) -> int:
+    from actionbench.data import Subject, get_benchmark
+    from actionbench.imageio import open_rgb
+    from actionbench.metrics import METRICS
+    from actionbench.metrics.base import ImageRecord, ScoringContext
+    from actionbench.plan import resolve_device
+
+    benchmark, action = resolve_action(get_benchmark(args.benchmark), args.action)
+    scorers, settings = scorers_and_settings(args.assignments, benchmark.defaults)
+    paths = image_paths(args.paths)
+    subject = subject_for(benchmark, args.subject)
+    metrics = METRICS.resolve(args.metrics)
+    for name in list(metrics):
+        reference = METRICS.get(name).reference_method
+        if reference and not args.references:
+            print(f"actionbench: note: metric {name} is skipped: it compares with the '{reference}' method's "
+                  "images of the same prompt; pass --references DIR holding them under the same file names",
+                  file=sys.stderr)
+            metrics.remove(name)
+        elif name == "subject" and subject is None:
+            print("actionbench: note: metric subject is skipped and the judge's subject and total are left blank: "
+                  "no --subject given", file=sys.stderr)
+            metrics.remove(name)
+
+    unreadable = 0
+    for path in paths:
+        try:
+            open_rgb(path)
+        except ActionBenchError as error:
+            unreadable += 1
+            print(f"actionbench: unreadable: {error}", file=sys.stderr)
+    record_subject = subject or Subject(name="none", text="", kind="other")
+    references = Path(args.references).expanduser() if args.references else None
+    records = [ImageRecord(image_id=_image_id(path, paths), path=path, method=METHOD, action=action.name,
+                           subject=record_subject, seed=0, prompt=benchmark.protocol.prompt(record_subject),
+                           reference_path=references / path.name if references else None) for path in paths]
+
+    shared: dict = {}
+    columns: list[str] = []
+    rows = [{"image": str(r.path), "image_id": r.image_id} for r in records]
+    failures: list[list[str]] = [[] for _ in records]
+    for name in metrics:
+        metric = METRICS.get(name)()
+        context = ScoringContext(benchmark=benchmark, action=action, scorers=scorers,
+                                 device=resolve_device(scorers.device), settings=settings.get(name, {}), shared=shared)
+        results = metric.score(records, context)
+        columns += [info.name for info in metric.scores]
+        for row, fails, result in zip(rows, failures, results):
+            row.update({info.name: result.values.get(info.name, math.nan) for info in metric.scores})
+            if result.failure and result.failure not in fails:
+                fails.append(f"{name}: {result.failure}")
+    for row, fails in zip(rows, failures):
+        if "judged_by_pose" in row:
+            row["judged_by"] = {1.0: "pose", 0.0: "clip"}.get(row["judged_by_pose"], "")
+        row["failures"] = "; ".join(fails)
+    header = ["image", "image_id"] + columns + (["judged_by"] if "judged_by_pose" in columns else []) + ["failures"]
+
+    print(_table(rows, ["image_id"] + columns + (["judged_by"] if "judged_by_pose" in columns else [])))
+    _print_summary(rows, unreadable, action, benchmark, shared)
+    if args.out:
+        from actionbench.fileio import atomic_write_text
+
+        atomic_write_text(Path(args.out), _csv(rows, header))
+        print(f"rows written to {args.out}")
+    return 0
+
+
+def _image_id(path: Path, paths: list[Path]) -> str:
+    """The file name, or the path when two files share a name."""
+    clash = sum(p.name == path.name for p in paths) > 1
+    return str(path) if clash else path.name
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    cells = [columns] + [[_cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(line[k]) for line in cells) for k in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells)
+
+
+def _csv(rows: list[dict], header: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _print_summary(rows: list[dict], unreadable: int, action, benchmark, shared: dict) -> None:
+    scored = len(rows) - unreadable
+    print(f"{len(rows)} image(s) scored against action {action.name} of {benchmark.name}; {unreadable} unreadable")
+    for name in ("action_correct", "subject_correct", "total_correct", "judged_by_pose"):
+        values = [row[name] for row in rows if name in row and not math.isnan(row[name])]
+        if values:
+            print(f"{name}: {sum(values) / len(values):.3f} over {len(values)} image(s)")
+    calibrations = [v for k, v in shared.items() if isinstance(k, tuple) and k[0] == "judge_calibration"]
+    if calibrations:
+        print(f"judge: {calibrations[0].summary()}")
+    if scored == 0:
+        print("actionbench: note: no image could be read", file=sys.stderr)

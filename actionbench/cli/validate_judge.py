@@ -1,0 +1,90 @@
+"""``actionbench validate-judge``: how often the judge is right on the actions' own exemplars.
+
+Leave-one-out (``actionbench.metrics.judge_validation``): each exemplar is judged as if generated,
+against every chosen action, with itself removed from its own action's exemplars. Prints detection
+rate, top-1 accuracy, recall per action, the confusion matrix, the ROC AUC of same-action versus
+different-action similarity and the rates of the calibrated yes/no judgement; ``--json`` writes
+``{"accuracy", "detection_rate", "auc", "per_action": {name: recall}, ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from actionbench.cli.score import add_settings_argument, scorers_and_settings
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "validate-judge", help="measure the action judge on the exemplars (leave-one-out)",
+        description="Judge each exemplar of the chosen actions as if it were generated, with itself left out of "
+                    "its action's exemplars; print accuracy, detection rate, recall per action, the confusion "
+                    "matrix and the ROC AUC.")
+    parser.add_argument("--actions", required=True, help="comma-separated action names, or 'all'")
+    parser.add_argument("--benchmark", default="mini", help="benchmark name or folder (default: mini)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    add_settings_argument(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from actionbench.config import from_dict
+    from actionbench.data import get_benchmark, resolve_actions
+    from actionbench.fileio import atomic_write_json
+    from actionbench.metrics.judge import JudgeSettings
+    from actionbench.metrics.judge_validation import validate_judge
+    from actionbench.plan import resolve_device
+
+    started = time.perf_counter()
+    benchmark = get_benchmark(args.benchmark)
+    actions = resolve_actions(benchmark, args.actions)
+    scorers, settings = scorers_and_settings(args.assignments, benchmark.defaults)
+    judge_settings = from_dict(JudgeSettings, settings.get("judge", {}), "settings for metric judge")
+    result = validate_judge(benchmark, actions, scorers, judge_settings, device=resolve_device(scorers.device))
+    for note in result.notes:
+        print(f"actionbench: note: {note}", file=sys.stderr)
+    print(report(result, time.perf_counter() - started))
+    if args.json:
+        atomic_write_json(Path(args.json), result.to_json())
+        print(f"figures written to {args.json}")
+    return 0
+
+
+def report(result, seconds: float) -> str:
+    """The printed table (see the module docstring)."""
+    judgements = result.judgements
+    n = len(judgements)
+    by_pose = sum(j.judged_by == "pose" for j in judgements)
+    by_clip = sum(j.judged_by == "clip" for j in judgements)
+    same, different = result.auc_pairs
+    binary = result.binary
+    lines = [
+        f"validate-judge: {len(result.actions)} actions of {result.benchmark} (version {result.benchmark_version}), "
+        f"{n} exemplars, leave-one-out, {seconds:.1f} s",
+        f"detection rate   {result.detection_rate:.3f}  ({sum(j.detected for j in judgements)}/{n} with a comparable person)",
+        f"top-1 accuracy   {result.accuracy:.3f}  ({sum(j.predicted == j.action for j in judgements)}/{n}; "
+        f"{by_pose} judged by pose, {by_clip} by CLIP, {n - by_pose - by_clip} not judged)",
+        f"ROC AUC          {result.auc:.3f}  (similarity of same-action vs different-action exemplar pairs, "
+        f"{same} vs {different})",
+        f"yes/no judgement own action accepted {binary.accepted_own:.3f}, other actions accepted "
+        f"{binary.accepted_other:.3f}, balanced accuracy {binary.balanced_accuracy:.3f} "
+        f"(threshold re-fitted without the exemplar judged)",
+        f"calibration      {result.calibration.summary()}",
+    ]
+    if result.clip_only:
+        lines.append(f"judged by CLIP only (fewer than 2 exemplar poses): {', '.join(result.clip_only)}")
+    names = result.actions
+    short = [name[:7] for name in names] + ["none"]
+    width = max(len(name) for name in names + ["action"])
+    lines.append("")
+    lines.append(f"{'action'.ljust(width)}   n  found  recall  | predicted: " + " ".join(s.rjust(7) for s in short))
+    matrix = result.confusion()
+    for k, name in enumerate(names):
+        mine = [j for j in judgements if j.action == name]
+        mark = " (CLIP only)" if name in result.clip_only else ""
+        lines.append(f"{name.ljust(width)} {len(mine):3d}  {sum(j.detected for j in mine):5d}  "
+                     f"{result.recall(name):6.3f}  | {'':10} " + " ".join(f"{c:7d}" for c in matrix[k]) + mark)
+    return "\n".join(lines)
