@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import stable_hash
+from actionbench.hub import hub_reachable
 from actionbench.paths import cache_dir
 from actionbench.registry import Registry
 
@@ -54,7 +55,7 @@ class BaseModel:
             return
         if os.environ.get("HF_HUB_OFFLINE") == "1":
             raise ActionBenchError(f"base model '{self.name}' is not in the local cache and HF_HUB_OFFLINE=1", fix)
-        if not _hub_reachable():
+        if not hub_reachable():
             raise ActionBenchError(f"base model '{self.name}' is not in the local cache and the hub cannot be reached",
                                    fix)
         if not _load_model_index(self.name, local_only=False):
@@ -110,19 +111,6 @@ def _load_model_index(name: str, local_only: bool) -> bool:
             DiffusionPipeline.load_config(name, local_files_only=local_only)
         return True
     except Exception:  # noqa: BLE001  missing, unreachable or unparsable all mean "not usable here"
-        return False
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick TCP connection to the hub (the client itself retries for half a minute)."""
-    import socket
-    from urllib.parse import urlparse
-
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
         return False
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 from actionbench.config import ScorerConfig
 from actionbench.errors import ActionBenchError
+from actionbench.hub import offline_unless_reachable
 from actionbench.registry import Registry
 
 # The issue's default: the CLIP of most text-to-image papers' CLIP-T/CLIP-I (OpenAI's ViT-L/14).
@@ -83,7 +84,7 @@ def _load_open_clip(name: str, pretrained: str | None, device: str) -> ClipBundl
         raise ActionBenchError(f"CLIP weights file {pretrained} does not exist",
                                f"point {WEIGHTS_ENV} or scorers.clip_pretrained at a local weights file for {name}")
     try:
-        with quiet_open_clip():
+        with quiet_open_clip(), offline_unless_reachable():
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=str(Path(pretrained).expanduser()) if looks_like_path else pretrained)
     except RuntimeError as error:
