@@ -15,7 +15,7 @@ from typing import Any
 
 from actionbench.fileio import atomic_path, atomic_write_json, atomic_write_jsonl, read_json
 from actionbench.metrics import METRICS
-from actionbench.metrics.base import ImageRecord, ScoringContext
+from actionbench.metrics.base import ImageRecord, ScoringContext, score_safely
 from actionbench.methods import METHODS
 from actionbench.plan import Plan, resolve_device
 from actionbench.store import RunStore, Unit
@@ -124,9 +124,7 @@ def run_score(plan: Plan, store: RunStore, unit: Unit) -> bool:
                                  device=resolve_device(plan.scorers.device),
                                  settings=plan.config.metric_settings.get(metric_name, {}),
                                  shared=_SHARED_SCORING_STATE)
-        results = metric.score(records, context)
-        if len(results) != len(records):
-            raise RuntimeError(f"metric {metric_name} returned {len(results)} results for {len(records)} images")
+        results = score_safely(metric, records, context)
         for record, result in zip(records, results):
             for info in metric.scores:
                 value = result.values.get(info.name, math.nan)

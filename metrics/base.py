@@ -73,3 +73,31 @@ class Metric(ABC):
 
     def failed(self, reason: str) -> MetricResult:
         return MetricResult({info.name: float("nan") for info in self.scores}, failure=reason)
+
+
+def score_safely(metric: Metric, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
+    """``metric.score`` on a batch; when it raises, score image by image, so one bad image costs only
+    its own result (a failure with the error's one line). When every image fails, the problem is not
+    the images (a bug, or missing weights: one message for all) and the first error is raised."""
+    from actionbench.errors import ActionBenchError
+
+    try:
+        results = metric.score(records, context)
+    except Exception:  # noqa: BLE001  retried one image at a time below
+        results = None
+    if results is not None:
+        if len(results) != len(records):
+            raise RuntimeError(f"metric {metric.name} returned {len(results)} results for {len(records)} images")
+        return results
+    results, errors = [], []
+    for record in records:
+        try:
+            results.extend(metric.score([record], context))
+        except Exception as error:  # noqa: BLE001  recorded per image, with its reason
+            errors.append(error)
+            results.append(metric.failed(" ".join(f"{type(error).__name__}: {error}".split())[:300]
+                                         if not isinstance(error, ActionBenchError) else str(error)))
+    bug = any(not isinstance(e, ActionBenchError) for e in errors)
+    if errors and len(errors) == len(records) and (bug or len({str(e) for e in errors}) == 1):
+        raise next((e for e in errors if not isinstance(e, ActionBenchError)), errors[0])
+    return results

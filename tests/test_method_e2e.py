@@ -38,8 +38,11 @@ def test_every_baseline_runs_end_to_end_and_resumes(capsys, fixture_benchmark, t
             assert sorted(p.name for p in (unit / "images").glob("*.png")) == ["cat-s0-0.png", "man-s0-0.png"]
             rows = [json.loads(line) for line in (unit / "scores.jsonl").read_text().splitlines()]
             assert len(rows) == 4 and all(r["value"] is not None for r in rows)  # 2 images x 2 scores
-    class_images = sorted((units / "dreambooth" / "arms_up" / "cache").rglob("*.png"))
+    # One class image, made once for the whole run and shared by DreamBooth, its LoRA variant and
+    # Custom Diffusion on both actions (the run-level cache).
+    class_images = sorted((tmp_path / "run" / "cache" / "class-images").rglob("*.png"))
     assert len(class_images) == 1
+    assert not list(units.glob("*/*/cache"))
     stamps = {p: p.stat().st_mtime_ns for p in units.rglob("*") if p.is_file()}
     assert main(args) == 0  # resumes: everything is done, nothing is rewritten
     assert all(p.stat().st_mtime_ns == stamp for p, stamp in stamps.items() if "artifact" in p.parts)

@@ -99,3 +99,36 @@ def test_builtin_metrics_declare_unique_score_names():
 
     names = [info.name for name, _, _ in _BUILTIN for info in METRICS.get(name).scores]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_a_metric_that_raises_costs_only_the_bad_images_result(tmp_path):
+    """The framework's guard: a metric that raises on one image of a batch is retried image by image."""
+    from PIL import Image
+
+    from actionbench.imageio import open_rgb
+    from actionbench.metrics.base import Metric, MetricResult, ScoreInfo, score_safely
+
+    class Fragile(Metric):
+        name = "fragile"
+        scores = (ScoreInfo("width", "image width"),)
+
+        def score(self, records, context):
+            return [MetricResult({"width": float(open_rgb(r.path).width)}) for r in records]
+
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    Image.new("RGB", (7, 5)).save(good)
+    bad.write_bytes(b"not an image")
+    from actionbench.data import Action, Exemplar
+
+    action = Action("wave", "waving", (Exemplar(good, "0"),))
+    records = records_for([good, bad, good], action)
+    results = score_safely(Fragile(), records, None)
+    assert [r.values["width"] for r in results][::2] == [7.0, 7.0]
+    assert results[1].failure == f"{bad} is not an image file: remove it or convert it to JPEG or PNG."
+
+    class Broken(Fragile):
+        def score(self, records, context):
+            raise ZeroDivisionError("a bug, not bad input")
+
+    with pytest.raises(ZeroDivisionError):  # every image fails the same way: the metric is broken, say so
+        score_safely(Broken(), records, None)

@@ -117,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
     from actionbench.data import Subject, get_benchmark
     from actionbench.imageio import open_rgb
     from actionbench.metrics import METRICS
-    from actionbench.metrics.base import ImageRecord, ScoringContext
+    from actionbench.metrics.base import ImageRecord, ScoringContext, score_safely
     from actionbench.plan import resolve_device
 
     benchmark, action = resolve_action(get_benchmark(args.benchmark), args.action)
@@ -158,11 +158,11 @@ def main(args: argparse.Namespace) -> int:
         metric = METRICS.get(name)()
         context = ScoringContext(benchmark=benchmark, action=action, scorers=scorers,
                                  device=resolve_device(scorers.device), settings=settings.get(name, {}), shared=shared)
-        results = metric.score(records, context)
+        results = score_safely(metric, records, context)
         columns += [info.name for info in metric.scores]
         for row, fails, result in zip(rows, failures, results):
             row.update({info.name: result.values.get(info.name, math.nan) for info in metric.scores})
-            if result.failure and result.failure not in fails:
+            if result.failure and f"{name}: {result.failure}" not in fails:
                 fails.append(f"{name}: {result.failure}")
     for row, fails in zip(rows, failures):
         if "judged_by_pose" in row:
