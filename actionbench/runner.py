@@ -9,6 +9,7 @@ their keys, whichever executor ran them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,9 @@ def run(config: RunConfig) -> RunSummary:
             store.write_manifest(build_manifest(plan, previous))
             store.write_score_infos(_score_infos(plan, store))
             graph = JobGraph.from_plan(plan)
-            task = StageTask(str(store.root), config, plugins=loaded_plugins(), workdir=os.getcwd())
+            # Workers plan the same methods as the driver did (not "all" again on another machine).
+            task = StageTask(str(store.root), dataclasses.replace(config, methods=list(plan.methods)),
+                             plugins=loaded_plugins(), workdir=os.getcwd())
             task.use_plan(plan)
             results = executor.run(graph, task)
     finally:

@@ -16,7 +16,7 @@ from actionbench.errors import ActionBenchError
 from actionbench.plugins import load_plugins  # also used by executors' workers
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
-COMMANDS = ["run", "report", "list_cmd", "check", "data", "rate", "mini"]
+COMMANDS = ["run", "report", "list_cmd", "check", "data", "rate", "mini", "score", "validate_judge"]
 
 
 def build_parser() -> argparse.ArgumentParser:

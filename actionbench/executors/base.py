@@ -1,42 +1,208 @@
-"""What every executor shares: the picklable stage task and the retry loop."""
+"""What every executor shares: the job graph, the picklable stage task, the retry loop, settings.
+
+A *job* is one stage (train, generate, score) of one unit (a method on an action). Jobs depend on
+each other: a unit generates after it trained and scores after it generated, and scoring also
+needs the shared reference units' images. Executors run the jobs of a :class:`JobGraph` in two
+ways: :class:`StagewiseExecutor` runs every ready job of a stage, then the next stage (a barrier per
+stage: one progress bar, one job array per stage on Slurm); :class:`DataflowExecutor` submits each
+job as soon as the jobs it needs have succeeded (a chain per unit: worker processes, Ray).
+
+Each job runs as :class:`StageTask` — plain data (the run directory, the configuration, the
+plugins to load), so it can travel to another process or machine. The run store stays the single
+source of truth: a stage skips itself when its marker holds its key, so any executor can be killed
+and the run resumed by any other.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import sys
 import traceback
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
 
-from actionbench.config import RunConfig
+from tqdm import tqdm
+
+from actionbench.config import RunConfig, from_dict
 from actionbench.errors import ActionBenchError
-from actionbench.store import RunStore, Unit
+from actionbench.store import STAGES, RunStore, Unit
 
 _PLANS: dict[str, object] = {}  # one plan per process and configuration
 
 
+# -- settings --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExecutorSettings:
+    """``executor_settings`` of the run configuration (``--set executor_settings.KEY=VALUE``).
+
+    Every executor reads the settings it knows; the others are kept for when the user switches
+    executors, but a misspelt key is refused.
+    """
+
+    gpus_per_task: float | None = None  # GPUs a train or generate unit asks for (ray, slurm); None: 1 where GPUs exist
+    score_gpus: float | None = None  # GPUs a score unit asks for (its metrics' models); None: as gpus_per_task
+    cpus_per_task: int = 1  # CPU cores a unit asks for (ray, slurm)
+    ray_address: str | None = None  # "auto", "HOST:PORT" or "ray://HOST:PORT"; None: start a local cluster
+    ray_num_cpus: int | None = None  # size of a local cluster; None: --workers when > 1, else every core
+    slurm_partition: str | None = None
+    slurm_time_min: int = 720  # time limit of one array task, in minutes
+    slurm_mem_gb: float | None = None  # memory per array task; None: the partition's default
+    slurm_array_parallelism: int = 256  # array tasks running at once (submitit's default)
+    slurm_additional: dict[str, Any] = field(default_factory=dict)  # more sbatch options, e.g. {account = "x"}
+    slurm_setup: list[str] = field(default_factory=list)  # shell lines run before each task (activate a venv)
+    slurm_units_per_task: int = 1  # units one array task runs in turn (amortises start-up of short units)
+    slurm_cluster: str = "slurm"  # "slurm", or "local": submitit runs the jobs on this machine (tests, debugging)
+    slurm_folder: str | None = None  # job scripts and logs; None: RUN_DIR/slurm-logs
+    poll_seconds: float = 2.0  # how often the Slurm driver checks its jobs
+
+
+def executor_settings(config: RunConfig) -> ExecutorSettings:
+    settings = from_dict(ExecutorSettings, dict(config.executor_settings), "executor_settings")
+    for name in ("gpus_per_task", "score_gpus"):
+        value = getattr(settings, name)
+        if value is not None and value < 0:
+            raise ActionBenchError(f"executor_settings.{name} is {value}", "it must be 0 or more")
+    return settings
+
+
+# -- the job graph ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stage of one unit."""
+
+    stage: str
+    unit: Unit
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage} {self.unit.label}"
+
+
+@dataclass
+class JobGraph:
+    """Every job of a run and the jobs it needs first; ``needs`` is in a valid running order."""
+
+    needs: dict[Job, tuple[Job, ...]]
+
+    @classmethod
+    def from_plan(cls, plan) -> "JobGraph":
+        needs: dict[Job, tuple[Job, ...]] = {}
+        for unit in plan.all_units():
+            needs[Job("train", unit)] = ()
+            needs[Job("generate", unit)] = (Job("train", unit),)
+        references = tuple(Job("generate", ref) for ref in plan.reference_units)
+        for unit in plan.units:  # stages.run_score reads the reference units' images
+            needs[Job("score", unit)] = (Job("generate", unit),) + references
+        return cls(needs)
+
+    def jobs(self, stage: str | None = None) -> list[Job]:
+        return [job for job in self.needs if stage is None or job.stage == stage]
+
+    def blocked(self, job: Job, results: dict[Job, str | None], skipped: set[Job]) -> bool:
+        """A job it needs failed or will never run."""
+        return any(results.get(need) is not None or need in skipped for need in self.needs[job])
+
+    def ready(self, job: Job, results: dict[Job, str | None]) -> bool:
+        """Every job it needs has succeeded."""
+        return all(need in results and results[need] is None for need in self.needs[job])
+
+
+# -- one job, anywhere ----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class StageTask:
-    """Runs one stage of one unit; holds only plain data, so it can travel to another process."""
+    """Runs one stage of one unit; holds only plain data, so it can travel to another process.
+
+    ``plugins`` are loaded before the plan is built, so a worker knows the methods and metrics the
+    driver registered from ``--plugins``. ``workdir`` is the driver's working directory: relative
+    paths in the configuration (``--out``, ``--benchmark``, ``--base-model``) mean the same there.
+    """
 
     run_dir: str
     config: RunConfig
+    plugins: tuple[str, ...] = ()
+    workdir: str | None = None
 
     def plan(self):
-        from actionbench.fileio import stable_hash
+        """The run's plan, built once per process (a worker loads the plugins first)."""
         from actionbench.plan import build_plan
+        from actionbench.plugins import load_plugins
 
-        key = stable_hash(self.config)
-        if key not in _PLANS:
-            _PLANS[key] = build_plan(self.config)
-        return _PLANS[key]
+        self._enter_workdir()
+        load_plugins(self.plugins)
+        if self._key() not in _PLANS:
+            _PLANS[self._key()] = build_plan(self.config)
+        return _PLANS[self._key()]
+
+    def use_plan(self, plan) -> None:
+        """In this process, use the plan the driver has just built (never a stale one from before)."""
+        _PLANS[self._key()] = plan
+
+    def _key(self) -> str:
+        from actionbench.fileio import stable_hash
+
+        return stable_hash([self.config, self.plugins])
+
+    def _enter_workdir(self) -> None:
+        if not self.workdir or os.getcwd() == self.workdir:
+            return
+        try:
+            os.chdir(self.workdir)
+        except OSError as error:
+            raise ActionBenchError(f"the driver's working directory {self.workdir} is not visible here "
+                                   f"({error.strerror})", "start the run from a folder on the shared filesystem"
+                                   ) from error
 
     def __call__(self, stage: str, unit: Unit) -> bool:
         from actionbench.stages import STAGE_FUNCTIONS
 
-        return STAGE_FUNCTIONS[stage](self.plan(), RunStore(self.run_dir), unit)
+        plan = self.plan()
+        store = RunStore(self.run_dir)
+        with unit_lock(store.unit_dir(unit), unit):
+            return STAGE_FUNCTIONS[stage](plan, store, unit)
+
+
+@contextlib.contextmanager
+def unit_lock(folder: Path, unit: Unit) -> Iterator[None]:
+    """Hold the unit's lock while one of its stages runs.
+
+    Two processes may reach the same unit: a job of a killed driver that still runs on a cluster and
+    the resumed run's job. The second waits, then finds the stage done and skips it. The lock is
+    ``flock`` (the OS drops it when its holder dies); where a filesystem has no locks, stages run
+    unlocked.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"actionbench: unit {unit.label} is in use by another process; waiting for it",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # no locks on this filesystem (e.g. Lustre without -o flock)
+            pass
+        yield
+    finally:
+        handle.close()  # closing the file drops the lock
 
 
 def run_with_retries(task: StageTask, stage: str, unit: Unit, retries: int) -> str | None:
-    """Run ``task(stage, unit)`` up to ``retries + 1`` times; return the last error, or None."""
+    """Run ``task(stage, unit)`` up to ``retries + 1`` times; return the last error, or None.
+
+    Each failed attempt is recorded in the unit's ``<stage>.failed.json``; a success removes it.
+    """
     store = RunStore(task.run_dir)
     error = None
     for attempt in range(1, retries + 2):
@@ -46,20 +212,150 @@ def run_with_retries(task: StageTask, stage: str, unit: Unit, retries: int) -> s
         except ActionBenchError as problem:
             error = str(problem)
         except Exception as problem:  # noqa: BLE001  a unit's crash must not stop the others
-            last = traceback.extract_tb(problem.__traceback__)[-1]
-            error = f"{type(problem).__name__}: {' '.join(str(problem).split())[:300]} " \
-                    f"(at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
+            error = describe_exception(problem)
         store.mark_failed(unit, stage, error, attempt)
     return error
 
 
+def describe_exception(problem: BaseException) -> str:
+    """One line: the exception's type, message and where it was raised."""
+    message = " ".join(str(problem).split())[:300]
+    frames = traceback.extract_tb(problem.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(problem).__name__}: {message}{where}"
+
+
+# -- executors -------------------------------------------------------------------------------------
+
+
 class Executor(ABC):
+    """Runs the jobs of a graph; returns each run job's error (None on success).
+
+    A job whose prerequisite failed is not run and is absent from the result.
+    """
+
     def __init__(self, config: RunConfig):
         self.config = config
+        self.settings = executor_settings(config)
+        if config.retries < 0:
+            raise ActionBenchError(f"--retries is {config.retries}", "give 0 or more")
+
+    @abstractmethod
+    def run(self, graph: JobGraph, task: StageTask) -> dict[Job, str | None]:
+        """Run every job after the jobs it needs."""
+
+    def close(self) -> None:
+        """Release workers or clusters the executor started."""
+
+
+class StagewiseExecutor(Executor):
+    """Runs every ready job of a stage, then the next stage."""
+
+    def run(self, graph: JobGraph, task: StageTask) -> dict[Job, str | None]:
+        results: dict[Job, str | None] = {}
+        skipped: set[Job] = set()
+        for stage in STAGES:
+            jobs = graph.jobs(stage)
+            skipped.update(job for job in jobs if graph.blocked(job, results, skipped))
+            units = [job.unit for job in jobs if job not in skipped]
+            for unit, error in self.run_stage(stage, units, task).items():
+                results[Job(stage, unit)] = error
+        return results
 
     @abstractmethod
     def run_stage(self, stage: str, units: list[Unit], task: StageTask) -> dict[Unit, str | None]:
         """Run ``task(stage, unit)`` for every unit; return each unit's error (None when it succeeded)."""
 
+
+class DataflowExecutor(Executor):
+    """Submits each job as soon as the jobs it needs have succeeded; many run at once.
+
+    Subclasses say how to start one job (:meth:`submit`, a ``concurrent.futures.Future`` of
+    :func:`run_with_retries`' result). A future that raises means the worker itself was lost (a
+    crash, a node gone), not that the stage failed: the job is submitted again, up to ``--retries``
+    times.
+    """
+
+    @abstractmethod
+    def submit(self, job: Job, task: StageTask) -> Future:
+        """Start ``run_with_retries(task, job.stage, job.unit, retries)`` somewhere."""
+
+    def run(self, graph: JobGraph, task: StageTask) -> dict[Job, str | None]:
+        results: dict[Job, str | None] = {}
+        skipped: set[Job] = set()
+        lost = Counter()
+        pending = graph.jobs()
+        running: dict[Future, Job] = {}
+        progress = StageProgress(graph)
+        try:
+            while pending or running:
+                for job in list(pending):
+                    if graph.blocked(job, results, skipped):
+                        pending.remove(job)
+                        skipped.add(job)
+                        progress.update(job)
+                    elif graph.ready(job, results):
+                        pending.remove(job)
+                        running[self.submit(job, task)] = job
+                if not running:
+                    break  # nothing can run any more
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    try:
+                        results[job] = future.result()
+                    except Exception as problem:  # noqa: BLE001  the worker was lost, not the stage
+                        lost[job] += 1
+                        if lost[job] <= self.config.retries:
+                            pending.insert(0, job)
+                            continue
+                        results[job] = f"worker lost: {describe_exception(problem)}"
+                        RunStore(task.run_dir).mark_failed(job.unit, job.stage, results[job], lost[job])
+                    progress.update(job, results[job])
+        finally:
+            for future in running:
+                future.cancel()
+            progress.close()
+        return results
+
+
+class StageProgress:
+    """One progress bar per stage, counting finished and skipped jobs."""
+
+    def __init__(self, graph: JobGraph):
+        self.bars = {stage: tqdm(total=len(graph.jobs(stage)), desc=f"{stage:>8}", unit="unit", position=i,
+                                 file=sys.stderr, leave=True, disable=None)
+                     for i, stage in enumerate(STAGES)}
+
+    def update(self, job: Job, error: str | None = None) -> None:
+        bar = self.bars[job.stage]
+        bar.set_postfix_str(f"{job.unit.label}{' FAILED' if error else ''}")
+        bar.update(1)
+
     def close(self) -> None:
-        """Release workers or clusters the executor started."""
+        for bar in self.bars.values():
+            bar.close()
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs of this node, found without initialising CUDA in this process.
+
+    ``$CUDA_VISIBLE_DEVICES`` when it is set (the ids it lists), else what ``nvidia-smi`` lists,
+    else none.
+    """
+    import subprocess
+
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        ids = []
+        for gpu in (g.strip() for g in listed.split(",")):
+            if not gpu or gpu.startswith("-"):
+                break  # CUDA stops at the first invalid id
+            ids.append(gpu)
+        return ids
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip().isdigit()]
