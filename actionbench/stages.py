@@ -51,8 +51,10 @@ def run_train(plan: Plan, store: RunStore, unit: Unit) -> bool:
     started = time.perf_counter()
     _seed_everything(config.seed)
     base = plan.base.load(device=resolve_device(plan.config.device))
+    # Stages run under the unit's lock: any partial artifact here is a killed process's leftover.
+    for leftover in store.unit_dir(unit).glob("artifact.partial-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = store.unit_dir(unit) / f"artifact.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         method.train(base, _action_for(plan, unit), config, staging)

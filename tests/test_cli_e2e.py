@@ -120,3 +120,15 @@ def test_html_board_escapes_hostile_strings(tmp_path):
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
     assert html.count("<script>") == 1  # only the board's own sorting script
+
+
+def test_a_killed_trainings_partial_artifact_is_swept_on_resume(fixture_benchmark, tmp_path):
+    run = tmp_path / "run"
+    args = ["--plugins", PLUGIN, "run", "--benchmark", str(fixture_benchmark), "--methods", "text",
+            "--actions", "arms_up", "--metrics", "brightness", "--out", str(run), "--no-report"]
+    leftover = run / "units" / "text" / "arms_up" / "artifact.partial-999999"
+    leftover.mkdir(parents=True)
+    (leftover / "half.bin").write_bytes(b"x")
+    assert main(args) == 0
+    assert not leftover.exists()
+    assert (run / "units" / "text" / "arms_up" / "artifact" / "words.json").is_file()
