@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from actionbench.metrics.pose_mediapipe import mediapipe_pixels
+
 HAND_LANDMARKS = 21
-MAX_SIDE = 1024  # larger images are downscaled first, as for the pose model
-MIN_SIDE = 16  # smaller images cannot show a hand
 MIN_DETECTION_CONFIDENCE = 0.5  # mediapipe's default
 MODEL_COMPLEXITY = 1  # the "full" landmark model; both shipped models work offline
 
@@ -53,13 +53,9 @@ class MediapipeHands:
 
     def _estimate_one(self, image: Image.Image) -> list[Hand]:
         width, height = image.size
-        if min(width, height) < MIN_SIDE:
+        pixels = mediapipe_pixels(image)
+        if pixels is None:
             return []
-        scale = min(1.0, MAX_SIDE / max(width, height))
-        if scale < 1.0:
-            image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))),
-                                 Image.Resampling.BILINEAR)
-        pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
         result = self._model.process(pixels)
         if not result.multi_hand_landmarks:
             return []

@@ -17,6 +17,19 @@ from actionbench.metrics.pose_backends import POSE_BACKENDS, Pose, PoseBackend
 BLAZEPOSE_TO_COCO17 = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 MAX_SIDE = 1024  # larger images are downscaled first: the model itself looks at 256 px crops
 MIN_SIDE = 16  # smaller images cannot show a person; they are reported as "no person"
+
+
+def mediapipe_pixels(image: Image.Image) -> np.ndarray | None:
+    """The RGB uint8 array mediapipe's legacy solutions read, downscaled to at most MAX_SIDE (landmarks
+    come back normalised, so the scale needs no undoing); None when the image is too small to show
+    anyone. Shared by the pose and hand models."""
+    width, height = image.size
+    if min(width, height) < MIN_SIDE:
+        return None
+    scale = min(1.0, MAX_SIDE / max(width, height))
+    if scale < 1.0:
+        image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 FRAME_MARGIN = 0.02  # a landmark further than this (fraction of the side) outside the frame is invisible
 
 
@@ -40,13 +53,9 @@ class MediapipePose(PoseBackend):
 
     def _estimate_one(self, image: Image.Image) -> Pose | None:
         width, height = image.size
-        if min(width, height) < MIN_SIDE:
+        pixels = mediapipe_pixels(image)
+        if pixels is None:
             return None
-        scale = min(1.0, MAX_SIDE / max(width, height))
-        if scale < 1.0:
-            image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))),
-                                 Image.Resampling.BILINEAR)
-        pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
         result = self._model.process(pixels)
         if result.pose_landmarks is None:
             return None
