@@ -9,14 +9,12 @@ Every call of :meth:`BaseModel.load` returns a fresh pipeline that a method may 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from actionbench.errors import ActionBenchError
-from actionbench.fileio import stable_hash
+from actionbench.fileio import atomic_folder, stable_hash
 from actionbench.hub import hub_reachable
 from actionbench.paths import cache_dir
 from actionbench.registry import Registry
@@ -152,9 +150,8 @@ def build_tiny_pipeline() -> Path:
     from actionbench.tokenizer import clip_tokenizer
 
     quiet_libraries()
-    build_dir = Path(tempfile.mkdtemp(prefix=f".{TINY_VERSION}.", dir=folder.parent))
-    try:
-        tokenizer = clip_tokenizer(build_dir / "vocab")
+    with atomic_folder(folder) as build:
+        tokenizer = clip_tokenizer(cache_dir("tokenizers", "clip"))
         torch.manual_seed(0)
         unet = UNet2DConditionModel(
             block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
@@ -173,11 +170,5 @@ def build_tiny_pipeline() -> Path:
         pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                                        scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                        requires_safety_checker=False)
-        pipe.save_pretrained(build_dir / "pipeline")
-        try:
-            os.replace(build_dir / "pipeline", folder)
-        except OSError:  # another process finished first: keep theirs
-            pass
-    finally:
-        shutil.rmtree(build_dir, ignore_errors=True)
+        pipe.save_pretrained(build)
     return folder

@@ -71,6 +71,28 @@ def atomic_path(target: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; if the block succeeds it becomes ``target``.
+
+    For caches built once (pipelines, rendered benchmarks): when another process publishes the
+    same folder first, theirs is kept and ours discarded.
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield build / "folder"
+        try:
+            os.replace(build / "folder", target)
+        except OSError:  # another process finished first: keep theirs
+            pass
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
 def atomic_write_bytes(target: Path, data: bytes) -> None:
     with atomic_path(target) as temp:
         temp.write_bytes(data)

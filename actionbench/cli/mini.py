@@ -1,0 +1,97 @@
+"""``actionbench mini``: render, train, export and check ActionBench-Mini's world and models.
+
+    actionbench mini render --count 16 --out sheet.png   # look at the world
+    actionbench mini train --component vae|unet|clip|keypoints|judge [--steps N] [--minutes M]
+    actionbench mini export                               # finished trainings -> shipped weights
+    actionbench mini quality                              # the quality bars, as a table
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from actionbench.errors import ActionBenchError
+
+COMPONENTS = ("vae", "unet", "clip", "keypoints", "judge")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("mini", help="ActionBench-Mini: render the world, train and check its models",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="mini_command", metavar="ACTION", required=True)
+
+    render = commands.add_parser("render", help="render a contact sheet of the world (one row per action)")
+    render.add_argument("--count", type=int, default=10, help="images per row (default: 10)")
+    render.add_argument("--out", default="mini-world.png", help="PNG file to write")
+    render.add_argument("--seed", type=int, default=0)
+    render.set_defaults(func=render_main)
+
+    train = commands.add_parser("train", help="train one component (resumes from its last checkpoint)")
+    train.add_argument("--component", required=True, choices=COMPONENTS)
+    train.add_argument("--steps", type=int, help="total steps (default: the component's)")
+    train.add_argument("--batch-size", type=int, dest="batch_size")
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--minutes", type=float, help="stop after this many minutes; re-run to resume")
+    train.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    train.add_argument("--workdir", help="checkpoints and logs (default: $ACTIONBENCH_HOME/cache/mini/train/COMPONENT)")
+    train.set_defaults(func=train_main)
+
+    export = commands.add_parser("export", help="write finished trainings into the package's weights folder")
+    export.add_argument("--components", default=",".join(COMPONENTS), help="comma-separated (default: all)")
+    export.add_argument("--train-root", dest="train_root", help="folder holding each component's work folder")
+    export.set_defaults(func=export_main)
+
+    quality = commands.add_parser("quality", help="measure the quality bars of the shipped models")
+    quality.add_argument("--images", type=int, default=200, help="generated images per check (default: 200)")
+    quality.add_argument("--seed", type=int, default=0)
+    quality.add_argument("--threads", type=int)
+    quality.add_argument("--skip", default="", help="comma-separated checks to skip (base, scorers)")
+    quality.set_defaults(func=quality_main)
+
+
+def render_main(args: argparse.Namespace) -> int:
+    from actionbench.mini.sheet import contact_sheet
+
+    path = contact_sheet(Path(args.out), args.count, args.seed)
+    print(f"contact sheet: {path}")
+    return 0
+
+
+def _module(component: str):
+    import importlib
+
+    name = {"unet": "diffusion"}.get(component, component)
+    return importlib.import_module(f"actionbench.mini.train.{name}")
+
+
+def train_main(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    module = _module(args.component)
+    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "minutes", "threads")
+                 if getattr(args, k) is not None}
+    for key in ("steps", "batch_size"):
+        if key in overrides and overrides[key] <= 0:
+            raise ActionBenchError(f"--{key.replace('_', '-')} is {overrides[key]}", "give a positive number")
+    settings = dataclasses.replace(module.DEFAULTS, seed=args.seed, **overrides)
+    workdir = module.train(settings, Path(args.workdir) if args.workdir else None)
+    print(f"work folder: {workdir}")
+    return 0
+
+
+def export_main(args: argparse.Namespace) -> int:
+    from actionbench.mini.train.export import export_all
+
+    for line in export_all([c.strip() for c in args.components.split(",") if c.strip()],
+                           Path(args.train_root) if args.train_root else None):
+        print(line)
+    return 0
+
+
+def quality_main(args: argparse.Namespace) -> int:
+    from actionbench.mini.quality import run_quality
+
+    return run_quality(images=args.images, seed=args.seed, threads=args.threads,
+                       skip={s.strip() for s in args.skip.split(",") if s.strip()})

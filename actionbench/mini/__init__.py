@@ -1,0 +1,7 @@
+"""ActionBench-Mini: a rendered world where the whole benchmark runs on a laptop CPU, meaningfully.
+
+Figures of several species on the COCO-17 skeleton, in named colours and scenes, doing named
+held-in actions, random poses, or one of ActionBench's 8 actions (held out of every caption). The
+package ships a small text-to-image model, a CLIP model and a keypoint network trained on this world
+by its own scripts (``actionbench mini train``), so the suite's methods and metrics run unchanged.
+"""

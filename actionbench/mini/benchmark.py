@@ -1,0 +1,120 @@
+"""ActionBench-Mini as a :class:`~actionbench.data.Benchmark`: the 8 held-out actions, 10 human
+exemplars each, evaluated on other species, colours and scenes.
+
+The exemplars are rendered deterministically into the cache as an ordinary benchmark folder
+(``benchmark.toml`` plus one ``action.toml`` per action, see ``docs/data-format.md``) and loaded
+with the same reader as any benchmark folder. Like ActionBench, every exemplar shows a person (here:
+in one of the world's colours and scenes); the protocol asks for cats, bears, robots, birds and two
+people in colours and scenes the exemplars mix freely. The exemplars' templates call the person "a
+figure" (the world's word for a figure of unnamed species): as ActionBench's captions leave most of
+a person's appearance unsaid, the mini templates leave the species unsaid, so a method that absorbs
+appearance into its identifier draws people for "a cat <A>", and the subject metric shows it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+from actionbench.data.folder import BENCHMARK_FILE, load_benchmark
+from actionbench.data.model import Benchmark
+from actionbench.fileio import atomic_path, atomic_write_text, file_sha256, stable_hash
+from actionbench.mini.scenes import random_spec, render
+from actionbench.mini.world import COLOURS, GENERIC_NOUN, HELD_OUT_ACTIONS, SCENE_PHRASES, SPECIES, article
+from actionbench.paths import cache_dir
+
+NAME = "mini"
+EXEMPLARS_PER_ACTION = 10
+EXEMPLAR_JITTER = 6.0  # degrees; the same action varies a little between exemplars, as between photos
+EXEMPLAR_SEED = 4_000_000
+
+# (species, colour, scene) of each evaluation subject: every species in two contexts, so every
+# non-human subject has a person in its colour and scene among the subject metric's candidates and
+# is told from the exemplars' kind by its species, not by its background (our choice).
+SUBJECT_CONTEXTS = (("blue", "beach"), ("purple", "forest"))
+SUBJECTS = tuple((species, colour, scene) for colour, scene in SUBJECT_CONTEXTS for species in SPECIES)
+
+# Settings for the mini world (32 px, a small model, a 2-core CPU). Each is a field of the
+# method's config dataclass; see each method's module for the source of its paper defaults.
+METHOD_DEFAULTS = {
+    "textual_inversion": {"steps": 300},
+    "dreambooth": {"steps": 150, "num_class_images": 50},
+    "adi": {"steps": 300, "action_different_source": "base",
+            "other_actions": ["standing", "waving", "kicking", "lying down"]},
+}
+
+PROTOCOL = {
+    "prompt_template": "{subject} {action}",
+    "seeds": [0, 1, 2],
+    "images_per_prompt": 1,
+    "num_inference_steps": 25,
+    "guidance_scale": 5.0,
+    "notes": ("ActionBench-Mini's protocol (ours): 10 subjects (5 species x 2 colour-and-scene contexts: "
+              "8 non-human, 2 people), 3 seeds, DDIM 25 steps, guidance 5 (tuned for the mini model)."),
+}
+
+
+def subject_entry(species: str, colour: str, scene: str) -> dict:
+    return {"name": f"{colour}-{species}-{scene}",
+            "text": f"{article(colour)} {colour} {species} {SCENE_PHRASES[scene]}",
+            "kind": SPECIES[species]}
+
+
+def exemplar_factors(action_index: int) -> list[tuple[str, str]]:
+    """(colour, scene) of each exemplar: every colour and every scene appears, in a seeded order."""
+    rng = np.random.default_rng([EXEMPLAR_SEED, action_index])
+    colours = list(rng.permutation(list(COLOURS)))
+    scenes = list(rng.permutation(list(SCENE_PHRASES)))
+    return [(str(colours[i % len(colours)]), str(scenes[i % len(scenes)])) for i in range(EXEMPLARS_PER_ACTION)]
+
+
+def _world_hash() -> str:
+    """Hash of the world's source code: a change in drawing re-renders the cached exemplars."""
+    folder = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("skeleton.py", "world.py", "render.py", "scenes.py", "benchmark.py"):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def write_benchmark_folder(folder: Path) -> Path:
+    """Render the exemplars and write ``action.toml`` files and ``benchmark.toml`` into ``folder``."""
+    names = list(HELD_OUT_ACTIONS)
+    for a, name in enumerate(names):
+        action = HELD_OUT_ACTIONS[name]
+        exemplars = []
+        for i, (colour, scene) in enumerate(exemplar_factors(a)):
+            spec = random_spec(EXEMPLAR_SEED + 100 * a + i, pose_name=name, species="person", colour=colour,
+                               scene=scene, jitter=EXEMPLAR_JITTER)
+            path = folder / name / f"{i + 1:02d}.png"
+            from PIL import Image
+
+            with atomic_path(path) as temp:
+                Image.fromarray(render(spec).image).save(temp, format="PNG")
+            context = f"{article(colour)} {colour} {GENERIC_NOUN} {SCENE_PHRASES[scene]}"
+            exemplars.append({"file": path.name, "sha256": file_sha256(path),
+                              "template": f"{article(colour)} {colour} {GENERIC_NOUN} {{}} {SCENE_PHRASES[scene]}",
+                              "context": context})
+        atomic_write_text(folder / name / "action.toml", tomli_w.dumps(
+            {"name": name, "description": action.description, "mirror_invariant": False, "exemplars": exemplars}))
+    atomic_write_text(folder / BENCHMARK_FILE, tomli_w.dumps({
+        "name": NAME,
+        "actions": names,
+        "defaults": {"base_model": "mini", "scorers": {"clip_model": "mini", "pose_backend": "mini"},
+                     "methods": METHOD_DEFAULTS},
+        "protocol": {**PROTOCOL, "subjects": [subject_entry(*s) for s in SUBJECTS]},
+    }))
+    return folder
+
+
+def load_mini_benchmark() -> Benchmark:
+    """The mini benchmark, rendered into the cache on first use (about a second)."""
+    version = stable_hash({"world": _world_hash(), "defaults": METHOD_DEFAULTS, "protocol": PROTOCOL,
+                           "subjects": SUBJECTS})
+    folder = cache_dir("mini", "benchmark") / version
+    if not (folder / BENCHMARK_FILE).is_file():
+        write_benchmark_folder(folder)
+    return load_benchmark(folder)

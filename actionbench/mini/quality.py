@@ -1,0 +1,181 @@
+"""``actionbench mini quality``: measure ActionBench-Mini's quality bars and print them as a table.
+
+Bars (issue 7):
+- scorers on fresh renders (seeds no training saw): keypoint PCK@0.1 >= 0.95; mini-CLIP zero-shot
+  species and scene accuracy >= 95%;
+- the base model on held-in factors: prompts naming a species, colour, held-in action and scene;
+  species, colour and scene each correct (judged by the exact-label judge) in >= 90% of images, and
+  the named actions' pose agreement (the suite's ``pose`` metric: torso-normalised OKS to the nearest
+  of 10 rendered poses of that action, poses by the mini keypoint network) >= 0.8 on average;
+- held-out actions cannot be drawn from text: the ``text`` prompt (subject + the action's
+  description) for the benchmark's subjects scores low pose agreement, at the level of prompts
+  without any action.
+Customization (textual inversion against ``text``) is measured by a benchmark run
+(``benchmarks/mini_quality.py --customization``), not here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from actionbench.metrics.pose_backends import Pose
+
+POSE_EXEMPLARS = 10
+
+
+@dataclass
+class Bar:
+    name: str
+    value: float
+    target: str
+    passed: bool | None  # None: reported, no bar
+
+    def line(self) -> str:
+        status = {True: "PASS", False: "FAIL", None: "    "}[self.passed]
+        return f"{status}  {self.name:<58} {self.value:8.3f}   {self.target}"
+
+
+def truth_pose(joints: np.ndarray) -> Pose:
+    return Pose(keypoints=joints.astype(np.float64), visibility=np.ones(17), image_size=(32, 32))
+
+
+def scorer_bars(count: int = 2000) -> list[Bar]:
+    from actionbench.mini.clip import create_model
+    from actionbench.mini.datasets import load_or_render
+    from actionbench.mini.judge import load_judge
+    from actionbench.mini.keypoints import load_keypoint_net
+    from actionbench.mini.train.clip import zero_shot_accuracy
+    from actionbench.mini.train.judge import evaluate_judge
+    from actionbench.mini.train.keypoints import evaluate_net
+
+    data = load_or_render("eval", count, start=count * 10)  # rows no training or early stopping saw
+    kp = evaluate_net(load_keypoint_net(), data)
+    model, _, tokenizer = create_model()
+    zs = zero_shot_accuracy(model, tokenizer, data)
+    judge = evaluate_judge(load_judge(), data)
+    return [
+        Bar("keypoint net PCK@0.1 (fresh renders, all poses)", kp["pck@0.1"], ">= 0.95", kp["pck@0.1"] >= 0.95),
+        Bar("keypoint net presence accuracy (5% empty scenes)", kp["presence_accuracy"], "", None),
+        Bar("mini-CLIP zero-shot species accuracy", zs["zero_shot_species"], ">= 0.95", zs["zero_shot_species"] >= 0.95),
+        Bar("mini-CLIP zero-shot scene accuracy", zs["zero_shot_scene"], ">= 0.95", zs["zero_shot_scene"] >= 0.95),
+        *[Bar(f"judge {name} accuracy on renders", value, "(trust in the judge)", None) for name, value in judge.items()],
+    ]
+
+
+def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float):
+    from actionbench.methods.generation import sample_images
+
+    config = SimpleNamespace(num_inference_steps=steps, guidance_scale=guidance, generation_batch_size=50)
+    return sample_images(pipe, prompts, seeds, config)
+
+
+def pose_agreements(backend, images, exemplars: list[Pose]) -> np.ndarray:
+    """The suite's pose metric (functional form) of each image; 0 where no figure is found."""
+    from actionbench.metrics.pose import pose_agreement
+
+    values = []
+    for pose in backend.estimate(images):
+        value = pose_agreement(pose, exemplars) if pose is not None else 0.0
+        values.append(0.0 if np.isnan(value) else value)
+    return np.array(values)
+
+
+def base_model_scores(pipe, images_count: int, seed: int, steps: int, guidance: float, judge,
+                      backend) -> dict[str, float]:
+    """Held-in prompts (species, colour, held-in action, scene) -> judged accuracies and pose agreement."""
+    from actionbench.mini.datasets import COLOUR_NAMES, SCENE_NAMES, SPECIES_NAMES
+    from actionbench.mini.judge import judge_images
+    from actionbench.mini.scenes import random_spec, render
+    from actionbench.mini.train.loop import to_unit_range
+    from actionbench.mini.world import HELD_IN_ACTIONS, SCENE_PHRASES, article
+
+    rng = np.random.default_rng([seed, 99])
+    actions = list(HELD_IN_ACTIONS)
+    rows = [(SPECIES_NAMES[rng.integers(5)], COLOUR_NAMES[rng.integers(6)], SCENE_NAMES[rng.integers(5)],
+             actions[i % len(actions)]) for i in range(images_count)]
+    prompts = [f"{article(c)} {c} {s} {HELD_IN_ACTIONS[a][0]} {SCENE_PHRASES[sc]}" for s, c, sc, a in rows]
+    images = generate(pipe, prompts, [seed * 100_000 + i for i in range(len(prompts))], steps, guidance)
+    judged = judge_images(judge, to_unit_range(np.stack([np.asarray(im) for im in images])))
+    scores = {}
+    for head, names, column in (("species", SPECIES_NAMES, 0), ("colour", COLOUR_NAMES, 1), ("scene", SCENE_NAMES, 2)):
+        scores[head] = float(np.mean([names[j] == row[column] for j, row in zip(judged[head], rows)]))
+    for action in actions:
+        exemplars = [truth_pose(render(random_spec(7_000_000 + 100 * actions.index(action) + k, pose_name=action)).joints)
+                     for k in range(POSE_EXEMPLARS)]
+        chosen = [im for im, row in zip(images, rows) if row[3] == action]
+        scores[f"oks_{action}"] = float(pose_agreements(backend, chosen, exemplars).mean())
+    scores["oks"] = float(np.mean([scores[f"oks_{a}"] for a in actions]))
+    return scores
+
+
+def base_bars(images_count: int, seed: int, steps: int, guidance: float) -> list[Bar]:
+    from actionbench.base_models import resolve_base_model
+    from actionbench.mini.judge import load_judge
+    from actionbench.mini.keypoints import MiniKeypointBackend
+    from actionbench.mini.world import HELD_IN_ACTIONS
+
+    pipe = resolve_base_model("mini").load("cpu")
+    scores = base_model_scores(pipe, images_count, seed, steps, guidance, load_judge(), MiniKeypointBackend())
+    bars = [Bar(f"base model: {head} correct (held-in prompts, judge)", scores[head], ">= 0.90", scores[head] >= 0.90)
+            for head in ("species", "colour", "scene")]
+    bars.append(Bar("base model: held-in actions' pose agreement (OKS, mean)", scores["oks"], ">= 0.80",
+                    scores["oks"] >= 0.80))
+    bars += [Bar(f"  {a}", scores[f"oks_{a}"], "", None) for a in HELD_IN_ACTIONS]
+    return bars
+
+
+def held_out_bars(seed: int, steps: int, guidance: float) -> list[Bar]:
+    """Pose agreement of the `text` prompt on the held-out actions vs the same subjects with no action."""
+    from actionbench.base_models import resolve_base_model
+    from actionbench.data import fill_action, get_benchmark
+    from actionbench.mini.keypoints import MiniKeypointBackend
+    from PIL import Image
+
+    benchmark = get_benchmark("mini", with_custom=False)
+    pipe = resolve_base_model("mini").load("cpu")
+    backend = MiniKeypointBackend()
+    seeds = list(benchmark.protocol.seeds)
+    subjects = benchmark.protocol.subjects
+    text, plain = {}, {}
+    for name, action in benchmark.actions.items():
+        exemplars = backend.estimate([Image.open(e.image_path).convert("RGB") for e in action.exemplars])
+        exemplars = [p for p in exemplars if p is not None]
+        prompts = [benchmark.protocol.prompt(s) for s in subjects for _ in seeds]
+        all_seeds = [sd for _ in subjects for sd in seeds]
+        with_words = generate(pipe, [fill_action(p, action.description) for p in prompts], all_seeds, steps, guidance)
+        without = generate(pipe, [fill_action(p, "") for p in prompts], all_seeds, steps, guidance)
+        text[name] = float(pose_agreements(backend, with_words, exemplars).mean())
+        plain[name] = float(pose_agreements(backend, without, exemplars).mean())
+    t, p = float(np.mean(list(text.values()))), float(np.mean(list(plain.values())))
+    return [Bar("held-out actions, `text` prompt: pose agreement (mean)", t, "low: near `plain`", t < p + 0.05),
+            Bar("held-out actions, no action in the prompt (`plain`)", p, "", None),
+            *[Bar(f"  {a}: text / plain", text[a], f"{plain[a]:.3f}", None) for a in text]]
+
+
+def run_quality(images: int = 200, seed: int = 0, threads: int | None = None, skip: set[str] = frozenset()) -> int:
+    from actionbench.data import get_benchmark
+
+    if threads:
+        torch.set_num_threads(threads)
+    protocol = get_benchmark("mini", with_custom=False).protocol
+    steps, guidance = protocol.num_inference_steps, protocol.guidance_scale
+    started = time.perf_counter()
+    bars: list[Bar] = []
+    if "scorers" not in skip:
+        bars += scorer_bars()
+    if "base" not in skip:
+        bars += base_bars(images, seed, steps, guidance)
+    if "held-out" not in skip:
+        bars += held_out_bars(seed, steps, guidance)
+    print(f"ActionBench-Mini quality bars (DDIM {steps} steps, guidance {guidance}, {images} images, seed {seed})")
+    for bar in bars:
+        print(bar.line())
+    failed = [b for b in bars if b.passed is False]
+    print(f"{sum(b.passed is True for b in bars)} passed, {len(failed)} failed, "
+          f"{time.perf_counter() - started:.0f} s")
+    return 1 if failed else 0

@@ -1,0 +1,90 @@
+"""Train the mini keypoint network on scorer renders (held-out actions included, as a pose estimator
+trained on the world would be) and their autoencoder reconstructions.
+
+Loss: L1 on joint positions (pixels) for figures, binary cross-entropy on visibility (a joint is
+visible when a figure is there and the joint is inside the image) and on presence (empty scenes are
+5% of the data). Evaluated by PCK@0.1 (a joint is correct within 0.1 x the longer side of the
+figure's joint bounding box) on fresh renders that no training saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from actionbench.mini.datasets import load_or_render
+from actionbench.mini.keypoints import KeypointNet
+from actionbench.mini.train.augment import batch_images, vae_reconstructions
+from actionbench.mini.train.loop import (Trainer, TrainSettings, default_workdir, export_small_net,
+                                         to_unit_range)
+
+DEFAULTS = TrainSettings(steps=5000, batch_size=64, lr=2e-3, warmup=100, save_every=500, log_every=100,
+                         weight_decay=1e-4)
+SCORER_COUNT = 40_000
+NET_CONFIG = {"width": 24}  # 0.09 GFLOP an image (width 16: PCK 0.947, random poses 0.86)
+
+
+def pck(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.1) -> float:
+    """Fraction of joints within ``threshold`` x the longer side of the true joints' bounding box."""
+    extent = (truth.max(axis=1) - truth.min(axis=1)).max(axis=1)  # (N,)
+    distance = np.linalg.norm(predicted - truth, axis=-1)  # (N, 17)
+    return float((distance <= threshold * extent[:, None]).mean())
+
+
+def visible_targets(joints: np.ndarray, size: int = 32) -> np.ndarray:
+    inside = (joints >= 0) & (joints <= size)
+    return (inside.all(axis=-1) & ~np.isnan(joints).any(axis=-1)).astype(np.float32)
+
+
+def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Path:
+    workdir = Path(workdir or default_workdir("keypoints"))
+    data = load_or_render("scorer", SCORER_COUNT)
+    evaluation = load_or_render("eval", 2000)
+    recon = vae_reconstructions(data.images, workdir.parent / "scorer-recon.npy")
+    present = ~np.isnan(data.joints).any(axis=(1, 2))
+    visible = visible_targets(data.joints)
+    joints = np.nan_to_num(data.joints)
+    torch.manual_seed(settings.seed)
+    net = KeypointNet(**NET_CONFIG)
+    trainer = Trainer(workdir, {"net": net}, settings)
+
+    def step(t: Trainer) -> dict[str, float]:
+        rng = t.rng()
+        index = rng.integers(0, len(data), settings.batch_size)
+        x = batch_images(data.images, recon, index, rng, t.torch_generator())
+        coords, vis_logits, presence_logits = net(x)
+        target = torch.from_numpy(joints[index])
+        has = torch.from_numpy(present[index])
+        vis = torch.from_numpy(visible[index])
+        position = (F.l1_loss(coords[has], target[has], reduction="none").sum(-1) * vis[has]).mean()
+        loss = (position + F.binary_cross_entropy_with_logits(vis_logits, vis)
+                + F.binary_cross_entropy_with_logits(presence_logits, has.float()))
+        t.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t.optimizer.step()
+        return {"loss": loss.item(), "px": position.item() / 2}
+
+    def evaluate(t: Trainer) -> dict[str, float]:
+        return evaluate_net(net, evaluation)
+
+    trainer.run(step, evaluate)
+    if trainer.done:
+        export(net, workdir / "export")
+    return workdir
+
+
+@torch.no_grad()
+def evaluate_net(net: KeypointNet, data) -> dict[str, float]:
+    net.eval()
+    coords, _, presence = net(to_unit_range(data.images))
+    present = ~np.isnan(data.joints).any(axis=(1, 2))
+    found = presence.sigmoid().numpy() >= 0.5
+    return {"pck@0.1": pck(coords.numpy()[present], data.joints[present]),
+            "presence_accuracy": float((found == present).mean())}
+
+
+def export(net: KeypointNet, folder: Path) -> Path:
+    return export_small_net(net, NET_CONFIG, folder)

@@ -1,0 +1,185 @@
+"""What every mini training script shares: work folder, seeding, checkpoints, resuming, logging."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from actionbench.fileio import atomic_write_bytes
+from actionbench.paths import cache_dir
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def default_workdir(component: str) -> Path:
+    return cache_dir("mini", "train", component)
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int
+    lr: float
+    seed: int = 0
+    warmup: int = 100
+    minutes: float | None = None  # stop (and checkpoint) after this much wall time; resume later
+    save_every: int = 200
+    eval_every: int | None = None  # None: evaluate at every save
+    log_every: int = 50
+    ema_decay: float | None = None
+    weight_decay: float = 0.0
+    threads: int | None = None
+
+
+@dataclass
+class Trainer:
+    """Owns the modules, the optimizer, the EMA copies and the step counter of one training."""
+
+    workdir: Path
+    modules: dict[str, torch.nn.Module]
+    settings: TrainSettings
+    step: int = 0
+    ema: dict[str, torch.nn.Module] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.workdir = Path(self.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        torch.manual_seed(self.settings.seed)
+        parameters = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(parameters, lr=self.settings.lr, weight_decay=self.settings.weight_decay)
+        if self.settings.ema_decay:
+            self.ema = {name: copy.deepcopy(m).requires_grad_(False) for name, m in self.modules.items()}
+        self._resume()
+
+    # --- schedule, randomness -------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """Linear warmup, then cosine decay to 10% of the peak."""
+        s = self.settings
+        if step < s.warmup:
+            return s.lr * (step + 1) / s.warmup
+        progress = min(1.0, (step - s.warmup) / max(1, s.steps - s.warmup))
+        return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def rng(self) -> np.random.Generator:
+        """This step's generator: batches depend on (seed, step) only, so resuming changes nothing."""
+        return np.random.default_rng([self.settings.seed, self.step])
+
+    def torch_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.settings.seed * 1_000_003 + self.step)
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    def run(self, step_fn: Callable[["Trainer"], dict[str, float]],
+            evaluate: Callable[["Trainer"], dict[str, float]] | None = None) -> None:
+        s = self.settings
+        started = time.time()
+        self.log(f"start at step {self.step} of {s.steps}")
+        running: dict[str, float] = {}
+        count = 0
+        while self.step < s.steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_at(self.step)
+            for module in self.modules.values():
+                module.train()
+            values = step_fn(self)
+            self._update_ema()
+            self.step += 1
+            count += 1
+            for key, value in values.items():
+                running[key] = running.get(key, 0.0) + float(value)
+            if self.step % s.log_every == 0 or self.step == s.steps:
+                elapsed = time.time() - started
+                summary = " ".join(f"{k} {v / count:.4f}" for k, v in running.items())
+                self.log(f"step {self.step} {summary} lr {self.lr_at(self.step):.2e} "
+                         f"{elapsed / max(1, count):.2f}s/step (this session)")
+                self.history.append({"step": self.step, **{k: v / count for k, v in running.items()}})
+            if self.step % s.log_every == 0:
+                running, count, started = {}, 0, time.time()
+            if self.step % s.save_every == 0 or self.step == s.steps:
+                if evaluate is not None and (self.step % (s.eval_every or s.save_every) == 0 or self.step == s.steps):
+                    metrics = evaluate(self)
+                    self.log("eval " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+                self.save()
+            if s.minutes is not None and time.time() - self._session_start > s.minutes * 60:
+                self.save()
+                self.log(f"time limit of {s.minutes} minutes reached at step {self.step}; re-run to resume")
+                return
+        self.log("done")
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if not self.ema:
+            return
+        decay = min(self.settings.ema_decay, (1 + self.step) / (10 + self.step))
+        for name, module in self.modules.items():
+            for ema_p, p in zip(self.ema[name].parameters(), module.parameters()):
+                ema_p.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+    def final(self, name: str) -> torch.nn.Module:
+        """The module to export: its EMA copy when there is one."""
+        return (self.ema or self.modules)[name].eval()
+
+    # --- checkpoints and logs ---------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.step >= self.settings.steps
+
+    def save(self) -> None:
+        state = {"step": self.step, "history": self.history, "optimizer": self.optimizer.state_dict(),
+                 "modules": {k: m.state_dict() for k, m in self.modules.items()},
+                 "ema": {k: m.state_dict() for k, m in self.ema.items()}}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.workdir / CHECKPOINT, buffer.getvalue())
+
+    def _resume(self) -> None:
+        self._session_start = time.time()
+        path = self.workdir / CHECKPOINT
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        for key, module in self.modules.items():
+            module.load_state_dict(state["modules"][key])
+        for key, module in self.ema.items():
+            if key in state.get("ema", {}):
+                module.load_state_dict(state["ema"][key])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        self.history = state.get("history", [])
+        self.log(f"resumed from {path} at step {self.step}")
+
+    def log(self, message: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {message}"
+        print(line, flush=True)
+        with open(self.workdir / "log.txt", "a") as handle:
+            handle.write(line + "\n")
+
+
+def to_unit_range(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def export_small_net(net: torch.nn.Module, config: dict, folder: Path) -> Path:
+    """Write a scorer network as ``config.json`` + fp16 ``model.safetensors`` (BatchNorm statistics
+    stay fp32; fp16 elsewhere changes outputs by far less than a pixel or a class)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    state = {k: (v.half() if v.is_floating_point() and "running" not in k else v).contiguous()
+             for k, v in net.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    return folder

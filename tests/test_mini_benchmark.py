@@ -1,0 +1,95 @@
+"""ActionBench-Mini as a benchmark: 8 held-out actions x 10 human exemplars, other species as subjects."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actionbench.config import RunConfig
+from actionbench.data import get_benchmark
+from actionbench.fileio import file_sha256
+from actionbench.methods import METHODS
+from actionbench.mini.benchmark import load_mini_benchmark
+from actionbench.mini.world import (COLOURS, GENERIC_NOUN, HELD_OUT_ACTIONS, SCENE_PHRASES, SPECIES,
+                                    caption_vocabulary, words_of)
+from actionbench.plan import method_config
+
+
+@pytest.fixture(scope="module")
+def mini():
+    return get_benchmark("mini", with_custom=False)
+
+
+def test_eight_actionbench_actions_with_ten_human_exemplars(mini):
+    assert sorted(mini.actions) == ["cheer", "gesture", "handstand", "meditate", "pray", "salute", "sit", "squat"]
+    for action in mini.actions.values():
+        assert len(action.exemplars) == 10
+        assert action.description == HELD_OUT_ACTIONS[action.name].description
+        assert not action.mirror_invariant
+        for exemplar in action.exemplars:
+            assert exemplar.template.count("{}") == 1
+            assert f" {GENERIC_NOUN} {{}} " in exemplar.template  # the species is left unsaid
+            assert exemplar.context == " ".join(exemplar.template.replace("{}", "").split())
+            assert file_sha256(exemplar.image_path) == exemplar.sha256
+            with Image.open(exemplar.image_path) as image:
+                assert image.size == (32, 32) and image.mode == "RGB"
+
+
+def test_exemplars_vary_in_colour_and_scene(mini):
+    for action in mini.actions.values():
+        colours = {c for e in action.exemplars for c in COLOURS if f" {c} {GENERIC_NOUN}" in e.context}
+        scenes = {s for e in action.exemplars for s, phrase in SCENE_PHRASES.items() if e.context.endswith(phrase)}
+        assert colours == set(COLOURS) and scenes == set(SCENE_PHRASES)
+
+
+def test_descriptions_are_in_words_the_base_model_never_saw(mini):
+    vocabulary = caption_vocabulary()
+    for action in mini.actions.values():
+        assert len(action.description.split()) >= 5
+        content = words_of(action.description) - {"a", "an", "the", "in", "on", "of", "with", "at", "to", "and", "one"}
+        assert not content & vocabulary, action.name
+
+
+def test_subjects_are_other_species_in_colours_and_scenes(mini):
+    subjects = mini.protocol.subjects
+    assert 8 <= len(subjects) <= 12
+    species = {next(s for s in SPECIES if f" {s} " in subject.text) for subject in subjects}
+    assert species == set(SPECIES)
+    for subject in subjects:
+        named = next(s for s in SPECIES if f" {s} " in subject.text)
+        assert subject.kind == SPECIES[named]
+        assert any(subject.text.endswith(phrase) for phrase in SCENE_PHRASES.values())
+    humans = [s for s in subjects if s.kind == "human"]
+    assert 1 <= len(humans) <= 2
+    # every non-human subject has a person in its colour and scene: species alone tells them apart
+    for subject in subjects:
+        context = subject.text.split(" ", 2)[1], subject.text.split(" ", 3)[3]
+        assert any(h.text.split(" ", 2)[1] == context[0] and h.text.split(" ", 3)[3] == context[1] for h in humans)
+    assert mini.protocol.prompt(subjects[1]) == "a blue cat on a beach {action}"
+
+
+def test_defaults_name_the_mini_models_and_valid_method_settings(mini):
+    assert mini.defaults["base_model"] == "mini"
+    assert mini.defaults["scorers"] == {"clip_model": "mini", "pose_backend": "mini"}
+    protocol = {"num_inference_steps": mini.protocol.num_inference_steps, "guidance_scale": mini.protocol.guidance_scale}
+    for name, settings in mini.defaults["methods"].items():
+        assert name in METHODS.names(), f"defaults for unknown method {name}"
+        resolved = method_config(name, mini, RunConfig(), protocol)
+        for key, value in settings.items():
+            assert getattr(resolved, key) == value
+
+
+def test_the_benchmark_renders_the_same_bytes_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTIONBENCH_HOME", str(tmp_path / "a"))
+    first = load_mini_benchmark()
+    shutil.rmtree(tmp_path / "a")
+    again = load_mini_benchmark()
+    assert first.version == again.version
+    monkeypatch.setenv("ACTIONBENCH_HOME", str(tmp_path / "b"))
+    other_home = load_mini_benchmark()
+    assert other_home.version == first.version
+    image = np.asarray(Image.open(other_home.actions["salute"].exemplars[0].image_path))
+    assert image.std() > 10  # a scene with a figure, not a blank

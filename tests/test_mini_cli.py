@@ -1,0 +1,49 @@
+"""``actionbench mini`` and a CLI run on the mini world (the CI configuration, against its baseline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from actionbench.cli import main
+
+CI_CONFIG = Path(__file__).parent / "data" / "mini-ci.toml"
+CI_BASELINE = Path(__file__).parent / "data" / "mini-ci-baseline.csv"
+
+
+def test_render_writes_a_contact_sheet(tmp_path, capsys):
+    out = tmp_path / "sheet.png"
+    assert main(["mini", "render", "--count", "3", "--out", str(out)]) == 0
+    with Image.open(out) as sheet:
+        assert sheet.size == (3 * 32 * 3, 19 * 32 * 3)  # 10 held-in + 8 held-out actions + random poses
+    assert "contact sheet:" in capsys.readouterr().out
+
+
+def test_train_refuses_a_non_positive_step_count(capsys):
+    assert main(["mini", "train", "--component", "judge", "--steps", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "actionbench: error: --steps is 0: give a positive number."
+
+
+def test_train_refuses_an_unknown_component(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mini", "train", "--component", "teapot"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'teapot'" in capsys.readouterr().err
+
+
+def test_export_refuses_a_training_that_has_not_run(tmp_path, capsys):
+    assert main(["mini", "export", "--components", "judge", "--train-root", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"actionbench: error: judge has no finished training in {tmp_path / 'judge'}: "
+        "run: actionbench mini train --component judge.")
+
+
+@pytest.mark.slow
+def test_the_ci_configuration_runs_and_meets_its_baseline(tmp_path, capsys):
+    """The mini world end to end: train, generate and score two actions, then check the board."""
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(CI_CONFIG), "--out", str(out)]) == 0
+    assert (out / "leaderboard.csv").is_file()
+    assert main(["check", str(out), "--baseline", str(CI_BASELINE)]) == 0, capsys.readouterr().out

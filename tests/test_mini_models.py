@@ -1,0 +1,101 @@
+"""ActionBench-Mini's shipped models load offline through the suite's registries and work on the world."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actionbench.mini.models import WEIGHTS_DIR
+from actionbench.mini.scenes import NO_FIGURE, random_spec, render
+from actionbench.mini.world import SCENE_PHRASES, SPECIES
+
+FRESH = 9_000_000  # seeds no training data uses (training data: 10M and above)
+
+
+def fresh_renders(count: int, **fixed):
+    return [render(random_spec(FRESH + i, **fixed)) for i in range(count)]
+
+
+def test_shipped_weights_fit_the_budget_and_are_safetensors():
+    files = [p for p in WEIGHTS_DIR.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 40 * 2**20
+    weights = [p for p in files if p.suffix not in (".json",)]
+    assert weights and all(p.suffix == ".safetensors" for p in weights)
+
+
+@pytest.fixture(scope="module")
+def mini_pipe():
+    from actionbench.base_models import resolve_base_model
+
+    return resolve_base_model("mini").load("cpu")
+
+
+def test_the_base_model_is_a_plain_stable_diffusion_pipeline(mini_pipe):
+    from diffusers import StableDiffusionPipeline
+
+    assert isinstance(mini_pipe, StableDiffusionPipeline)
+    assert mini_pipe.unet.dtype == mini_pipe.text_encoder.dtype == mini_pipe.vae.dtype
+    assert mini_pipe.tokenizer("a cat").input_ids == [49406, 320, 2368, 49407]  # CLIP's own ids
+    assert mini_pipe.unet.config.sample_size * mini_pipe.vae_scale_factor == 32
+
+
+def test_the_base_model_draws_the_colour_and_scene_it_is_asked_for(mini_pipe):
+    from actionbench.mini.datasets import COLOUR_NAMES, SCENE_NAMES
+    from actionbench.mini.judge import judge_images, load_judge
+    from actionbench.mini.train.loop import to_unit_range
+
+    asks = [("red", "beach"), ("blue", "snow"), ("green", "city"), ("yellow", "forest"), ("purple", "room"),
+            ("orange", "beach"), ("red", "city"), ("blue", "room")]
+    prompts = [f"a {c} bear standing {SCENE_PHRASES[s]}" for c, s in asks]
+    images = mini_pipe(prompts, num_inference_steps=20, guidance_scale=5.0,
+                       generator=[__import__("torch").Generator().manual_seed(i) for i in range(len(asks))]).images
+    judged = judge_images(load_judge(), to_unit_range(np.stack([np.asarray(im) for im in images])))
+    colours = sum(COLOUR_NAMES[j] == c for j, (c, _) in zip(judged["colour"], asks))
+    scenes = sum(SCENE_NAMES[j] == s for j, (_, s) in zip(judged["scene"], asks))
+    assert colours >= 6 and scenes >= 6, (colours, scenes)
+
+
+def test_mini_clip_loads_through_the_registry_and_names_species_and_scenes():
+    import torch
+
+    from actionbench.metrics.clip_models import CLIP_MODELS
+
+    bundle = CLIP_MODELS.get("mini")(None, "cpu")
+    renders = fresh_renders(40)
+    with torch.no_grad():
+        images = torch.stack([bundle.preprocess(Image.fromarray(r.image)) for r in renders])
+        image_features = torch.nn.functional.normalize(bundle.model.encode_image(images), dim=-1)
+        for factor, names in (("species", list(SPECIES)), ("scene", list(SCENE_PHRASES))):
+            texts = [f"a photo of a {n}" if factor == "species" else f"a photo of a figure {SCENE_PHRASES[n]}"
+                     for n in names]
+            text_features = torch.nn.functional.normalize(bundle.model.encode_text(bundle.tokenizer(texts)), dim=-1)
+            picked = (image_features @ text_features.T).argmax(-1).tolist()
+            truth = [names.index(getattr(r.spec, factor)) for r in renders]
+            accuracy = np.mean([p == t for p, t in zip(picked, truth)])
+            assert accuracy >= 0.9, (factor, accuracy)
+
+
+def test_mini_keypoints_find_joints_on_fresh_renders_and_nothing_in_empty_scenes():
+    from actionbench.metrics.pose_backends import POSE_BACKENDS
+    from actionbench.mini.train.keypoints import pck
+
+    backend = POSE_BACKENDS.get("mini")()
+    assert backend.cache_tag and backend.cache_tag.startswith("mini-")
+    renders = fresh_renders(60, random_fraction=0.5)
+    poses = backend.estimate([Image.fromarray(r.image) for r in renders])
+    assert all(p is not None and p.keypoints.shape == (17, 2) and p.image_size == (32, 32) for p in poses)
+    assert pck(np.stack([p.keypoints for p in poses]), np.stack([r.joints for r in renders])) >= 0.9
+    empty = backend.estimate([Image.fromarray(r.image) for r in fresh_renders(10, pose_name=NO_FIGURE)])
+    assert sum(p is None for p in empty) >= 9
+
+
+def test_mini_keypoints_answer_in_the_images_own_pixels():
+    from actionbench.mini.keypoints import MiniKeypointBackend
+
+    backend = MiniKeypointBackend()
+    result = render(random_spec(FRESH + 77, pose_name="stretching"))
+    small = backend.estimate([Image.fromarray(result.image)])[0]
+    large = backend.estimate([Image.fromarray(result.image).resize((96, 96), Image.Resampling.NEAREST)])[0]
+    assert large.image_size == (96, 96)
+    assert np.abs(large.keypoints / 3 - small.keypoints).max() < 1.5
