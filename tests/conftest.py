@@ -21,6 +21,13 @@ def pytest_configure(config):
         os.environ["ACTIONBENCH_HOME"] = str(home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # One CPU thread everywhere: in this process, in subprocesses and in Ray's workers (which Ray
+    # gives OMP_NUM_THREADS=1). PyTorch's CPU reductions split by thread count, so images are equal to
+    # the last bit only at equal thread counts; the tests compare runs byte for byte.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def shared_path(*parts: str) -> Path:
