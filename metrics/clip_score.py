@@ -23,10 +23,9 @@ from actionbench.data import fill_action
 from actionbench.errors import ActionBenchError
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
-from actionbench.metrics.features import (exemplar_image_features, image_features, metric_settings, open_images,
-                                          text_features)
+from actionbench.metrics.features import (clip_results, exemplar_image_features, image_features, metric_settings,
+                                          open_images, text_features)
 
-NOT_FINITE = "the CLIP image embedding is not finite (NaN or infinite)"
 REDUCTIONS = ("mean", "max")
 
 
@@ -92,12 +91,5 @@ class ClipAlignment(Metric):
         texts = text_features(context, [action_prompt(r, context) for r in records])
         clip_t = clip_t_score(features, texts)
         clip_i = clip_i_score(features, exemplar_image_features(context, context.action), settings.reduction)
-        results = []
-        for i, (image, failure) in enumerate(zip(images, failures)):
-            if image is None:
-                results.append(self.failed(failure))
-            elif not np.isfinite(features[i]).all():
-                results.append(self.failed(NOT_FINITE))
-            else:
-                results.append(MetricResult({"clip_t": float(clip_t[i]), "clip_i": float(clip_i[i])}))
-        return results
+        return clip_results(self, images, failures, features,
+                            lambda i: {"clip_t": float(clip_t[i]), "clip_i": float(clip_i[i])})

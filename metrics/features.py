@@ -22,7 +22,7 @@ from actionbench.data import Action
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_json, read_json
 from actionbench.imageio import open_rgb
-from actionbench.metrics.base import ScoringContext
+from actionbench.metrics.base import Metric, MetricResult, ScoringContext
 from actionbench.metrics.clip_models import WEIGHTS_ENV, ClipBundle, load_clip
 from actionbench.metrics.hands import Hand, MediapipeHands, hands_from_json, hands_to_json
 from actionbench.metrics.pose_backends import POSE_BACKENDS, Pose, PoseBackend
@@ -30,6 +30,7 @@ from actionbench.paths import cache_dir
 
 DEFAULT_POSE_BACKEND = "mediapipe"
 PER_IMAGE_CACHE_LIMIT = 50_000  # per-image entries kept per cache before it is emptied (memory bound)
+NOT_FINITE = "the CLIP image embedding is not finite (NaN or infinite)"
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -247,6 +248,21 @@ def image_features(context: ScoringContext, paths: list[Path | None],
     rows = cached_per_file(cache, paths, images, lambda batch: list(
         encode_images(bundle, batch, context.scorers.batch_size, context.device)))
     return _stack_with_nan(rows)
+
+
+def clip_results(metric: Metric, images: list[Image.Image | None], failures: list[str | None],
+                 features: np.ndarray, values: Callable[[int], dict[str, float]]) -> list[MetricResult]:
+    """One result per image of a CLIP metric: why it could not be opened, a non-finite embedding,
+    or ``values(i)``."""
+    results = []
+    for i, (image, failure) in enumerate(zip(images, failures)):
+        if image is None:
+            results.append(metric.failed(failure))
+        elif not np.isfinite(features[i]).all():
+            results.append(metric.failed(NOT_FINITE))
+        else:
+            results.append(MetricResult(values(i)))
+    return results
 
 
 def text_features(context: ScoringContext, texts: list[str]) -> np.ndarray:

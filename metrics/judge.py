@@ -41,9 +41,9 @@ from actionbench.fileio import atomic_write_json, read_json, stable_hash
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
 from actionbench.metrics.calibration import DEFAULT_THRESHOLD, MIN_POSES, ActionExemplars, Calibration, calibrate
-from actionbench.metrics.features import (DEFAULT_POSE_BACKEND, backend_tag, exemplar_hands, exemplar_poses,
-                                          hand_detector, image_features, image_hands, image_poses, metric_settings,
-                                          open_images, pose_backend, text_features)
+from actionbench.metrics.features import (DEFAULT_POSE_BACKEND, NOT_FINITE, backend_tag, exemplar_hands,
+                                          exemplar_poses, hand_detector, image_features, image_hands, image_poses,
+                                          metric_settings, open_images, pose_backend, text_features)
 from actionbench.metrics.judge_features import SIGMA, Descriptor, describe, describe_mirrored, nearest_exemplar
 from actionbench.metrics.oks import VISIBLE
 from actionbench.metrics.subject import subject_judgements, zero_shot_probabilities
@@ -51,7 +51,6 @@ from actionbench.paths import cache_dir
 
 JUDGE_VERSION = "segments-1"  # change whenever the descriptor or the similarity changes: new calibrations
 POSE_THRESHOLD = DEFAULT_THRESHOLD  # the threshold when a benchmark cannot be calibrated
-NOT_FINITE = "the CLIP image embedding is not finite (NaN or infinite)"
 
 
 @dataclass

@@ -22,11 +22,10 @@ import numpy as np
 from actionbench.data import Subject
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
-from actionbench.metrics.features import image_features, open_images, text_features
+from actionbench.metrics.features import clip_results, image_features, open_images, text_features
 
 LOGIT_SCALE = 100.0
 TEMPLATE = "a photo of {}"
-NOT_FINITE = "the CLIP image embedding is not finite (NaN or infinite)"
 
 
 def zero_shot_probabilities(image_features: np.ndarray, class_features: np.ndarray,
@@ -85,13 +84,5 @@ class SubjectFidelity(Metric):
             return [self.failed(failure) for failure in failures]
         features = image_features(context, paths, images)
         correct, probability = subject_judgements(context, records, features)
-        results = []
-        for i, (image, failure) in enumerate(zip(images, failures)):
-            if image is None:
-                results.append(self.failed(failure))
-            elif not np.isfinite(features[i]).all():
-                results.append(self.failed(NOT_FINITE))
-            else:
-                results.append(MetricResult({"subject_top1": float(correct[i]),
-                                             "subject_prob": float(probability[i])}))
-        return results
+        return clip_results(self, images, failures, features,
+                            lambda i: {"subject_top1": float(correct[i]), "subject_prob": float(probability[i])})

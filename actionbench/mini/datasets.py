@@ -53,6 +53,11 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def figure(self) -> np.ndarray:
+        """(N,) bool: rows with a figure (empty scenes have NaN joints)."""
+        return ~np.isnan(self.joints).any(axis=(1, 2))
+
     def save(self, path: Path) -> None:
         buffer = io.BytesIO()
         np.savez(buffer, **self.__dict__)

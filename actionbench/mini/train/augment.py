@@ -13,7 +13,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from actionbench.mini.datasets import Dataset, load_or_render
 from actionbench.mini.train.loop import default_workdir, to_unit_range
+
+SCORER_COUNT = 40_000  # renders the scorers (CLIP, keypoints, judge) train on, the same rows for all
+EVAL_COUNT = 2_000
+
+
+def scorer_data(workdir: Path) -> tuple[Dataset, Dataset, np.ndarray | None]:
+    """The scorers' training renders, evaluation renders and the training renders' VAE
+    reconstructions (computed once, shared beside the scorers' work folders)."""
+    data = load_or_render("scorer", SCORER_COUNT)
+    evaluation = load_or_render("eval", EVAL_COUNT)
+    return data, evaluation, vae_reconstructions(data.images, workdir.parent / "scorer-recon.npy")
 
 
 @torch.no_grad()

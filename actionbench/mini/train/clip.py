@@ -14,15 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from actionbench.mini.datasets import POSE_NAMES, SCENE_NAMES, SPECIES_NAMES, facts_of, load_or_render
-from actionbench.mini.train.augment import batch_images, vae_reconstructions
+from actionbench.mini.datasets import POSE_NAMES, SCENE_NAMES, SPECIES_NAMES, facts_of
+from actionbench.mini.train.augment import batch_images, scorer_data
 from actionbench.mini.train.loop import Trainer, TrainSettings, default_workdir
 from actionbench.mini.world import (GENERIC_NOUN, HELD_IN_ACTIONS, HELD_OUT_ACTIONS, PREFIXES, SCENE_PHRASES,
                                     arm_phrase, article)
 
 DEFAULTS = TrainSettings(steps=10000, batch_size=128, lr=1e-3, warmup=200, save_every=500, log_every=100,
                          weight_decay=0.1)
-SCORER_COUNT = 40_000
 
 
 def clip_caption(data, i: int, rng: np.random.Generator) -> str:
@@ -63,9 +62,7 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
     from actionbench.mini.clip import create_model
 
     workdir = Path(workdir or default_workdir("clip"))
-    data = load_or_render("scorer", SCORER_COUNT)
-    evaluation = load_or_render("eval", 2000)
-    recon = vae_reconstructions(data.images, workdir.parent / "scorer-recon.npy")
+    data, evaluation, recon = scorer_data(workdir)
     torch.manual_seed(settings.seed)
     model, preprocess, tokenizer = create_model("none")
     trainer = Trainer(workdir, {"clip": model}, settings)
@@ -116,7 +113,7 @@ def zero_shot_accuracy(model, tokenizer, data) -> dict[str, float]:
     from actionbench.mini.train.loop import to_unit_range
 
     model.eval()
-    figure = ~np.isnan(data.joints).any(axis=(1, 2))
+    figure = data.figure
     images = normalize(to_unit_range(data.images[figure]), model)
     features = F.normalize(torch.cat([model.encode_image(c) for c in images.split(256)]), dim=-1)
     result = {}

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from actionbench.mini.datasets import load_or_render
 from actionbench.mini.judge import HEADS, Judge, judge_images
-from actionbench.mini.train.augment import batch_images, vae_reconstructions
+from actionbench.mini.train.augment import batch_images, scorer_data
 from actionbench.mini.train.loop import (Trainer, TrainSettings, default_workdir, export_small_net,
                                          to_unit_range)
 
 DEFAULTS = TrainSettings(steps=3000, batch_size=64, lr=2e-3, warmup=100, save_every=500, log_every=100,
                          weight_decay=1e-4)
-SCORER_COUNT = 40_000
 NET_CONFIG = {"width": 24}  # 0.04 GFLOP an image (width 16, 1500 steps: species 0.925 on renders)
 
 
 def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Path:
     workdir = Path(workdir or default_workdir("judge"))
-    data = load_or_render("scorer", SCORER_COUNT)
-    evaluation = load_or_render("eval", 2000)
-    recon = vae_reconstructions(data.images, workdir.parent / "scorer-recon.npy")
-    figure = ~np.isnan(data.joints).any(axis=(1, 2))
+    data, evaluation, recon = scorer_data(workdir)
+    figure = data.figure
     labels = {"species": data.species, "colour": data.colour, "scene": data.scene}
     torch.manual_seed(settings.seed)
     judge = Judge(**NET_CONFIG)
@@ -56,7 +51,7 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
 def evaluate_judge(judge: Judge, data) -> dict[str, float]:
     judge.eval()
     predicted = judge_images(judge, to_unit_range(data.images))
-    figure = ~np.isnan(data.joints).any(axis=(1, 2))
+    figure = data.figure
     truth = {"species": data.species, "colour": data.colour, "scene": data.scene}
     return {name: float((predicted[name][figure] == truth[name][figure]).mean()) for name in HEADS}
 

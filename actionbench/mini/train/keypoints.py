@@ -15,15 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from actionbench.mini.datasets import load_or_render
 from actionbench.mini.keypoints import KeypointNet
-from actionbench.mini.train.augment import batch_images, vae_reconstructions
+from actionbench.mini.train.augment import batch_images, scorer_data
 from actionbench.mini.train.loop import (Trainer, TrainSettings, default_workdir, export_small_net,
                                          to_unit_range)
 
 DEFAULTS = TrainSettings(steps=5000, batch_size=64, lr=2e-3, warmup=100, save_every=500, log_every=100,
                          weight_decay=1e-4)
-SCORER_COUNT = 40_000
 NET_CONFIG = {"width": 24}  # 0.09 GFLOP an image (width 16: PCK 0.947, random poses 0.86)
 
 
@@ -41,10 +39,8 @@ def visible_targets(joints: np.ndarray, size: int = 32) -> np.ndarray:
 
 def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Path:
     workdir = Path(workdir or default_workdir("keypoints"))
-    data = load_or_render("scorer", SCORER_COUNT)
-    evaluation = load_or_render("eval", 2000)
-    recon = vae_reconstructions(data.images, workdir.parent / "scorer-recon.npy")
-    present = ~np.isnan(data.joints).any(axis=(1, 2))
+    data, evaluation, recon = scorer_data(workdir)
+    present = data.figure
     visible = visible_targets(data.joints)
     joints = np.nan_to_num(data.joints)
     torch.manual_seed(settings.seed)
@@ -80,7 +76,7 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
 def evaluate_net(net: KeypointNet, data) -> dict[str, float]:
     net.eval()
     coords, _, presence = net(to_unit_range(data.images))
-    present = ~np.isnan(data.joints).any(axis=(1, 2))
+    present = data.figure
     found = presence.sigmoid().numpy() >= 0.5
     return {"pck@0.1": pck(coords.numpy()[present], data.joints[present]),
             "presence_accuracy": float((found == present).mean())}
