@@ -83,7 +83,7 @@ def export_study(study: Study, folder: Path) -> Path:
     for image_id in study.order(""):
         image = study.by_id[image_id]
         name = f"images/{image_id}.png"
-        atomic_write_bytes(folder / name, png_bytes(image.path))
+        atomic_write_bytes(folder / name, png_bytes(image.path, within=study.run_dir))
         items.append({"image_id": image_id, "image": name,
                       "action_description": descriptions.get(image.action, image.action),
                       "subject": image.subject_text, "exemplars": exemplar_files.get(image.action, "")})
