@@ -128,3 +128,12 @@ def test_report_writes_safe_csv_and_raw_csv_on_request(fresh, tmp_path, capsys):
     assert {row["benchmark"].split(" ")[0] for row in cells(tmp_path / "raw" / "leaderboard.csv")} == {
         '=HYPERLINK("http://x","y")'}
     assert main(["check", str(fresh), "--baseline", str(tmp_path / "safe" / "leaderboard.csv")]) == 0
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_score_out_neutralises_a_file_name_and_keeps_numbers(raw):
+    from actionbench.cli.score import _csv
+
+    rows = [{"image": "/x/=cmd.png", "image_id": "+cmd.png", "clip": -0.25, "judge": float("nan"), "failures": ""}]
+    text = _csv(rows, ["image", "image_id", "clip", "judge", "failures"], raw)
+    assert text.splitlines()[1] == ("/x/=cmd.png,+cmd.png,-0.25,," if raw else "/x/=cmd.png,'+cmd.png,-0.25,,")
