@@ -1,8 +1,9 @@
 """Base text-to-image models: a diffusers Stable Diffusion pipeline by name, Hugging Face id or path.
 
 Named bases are registered (``tiny``: random weights from small configs, as diffusers' own tests
-build them; ``mini``: ActionBench-Mini's trained world model). Anything else is passed to
-``StableDiffusionPipeline.from_pretrained`` (a local folder with ``model_index.json`` or a hub id).
+build them; ``mini``: ActionBench-Mini's trained world model), and a registered name always wins.
+Anything else is passed to ``StableDiffusionPipeline.from_pretrained``: a local folder with
+``model_index.json`` (written as a path, ``./mini``, or holding that file) or a hub id.
 Every call of :meth:`BaseModel.load` returns a fresh pipeline that a method may change freely.
 """
 
@@ -83,16 +84,25 @@ class BaseModel:
         return pipe.to(device)
 
 
+def looks_like_path(text: str) -> bool:
+    """Written as a path: a separator in it, or a leading ``.`` or ``~``. A bare word is a name."""
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return text.startswith((".", "~")) or any(separator in text for separator in separators)
+
+
 def resolve_base_model(name_or_path: str) -> BaseModel:
+    """A registered name first, so a folder called ``mini`` in the working directory never shadows the
+    default; then a folder, when the text is written as a path or names a folder holding a pipeline
+    (``model_index.json``); then a Hugging Face id (``owner/name``)."""
+    if name_or_path in BASE_MODELS.names():
+        return BaseModel(name=name_or_path, folder=Path(BASE_MODELS.get(name_or_path)()))
     path = Path(name_or_path).expanduser()
-    if path.exists():
+    if path.exists() and (looks_like_path(name_or_path) or (path / "model_index.json").is_file()):
         if not (path / "model_index.json").is_file():
             raise ActionBenchError(f"base model folder {path} has no model_index.json",
                                    "point --base-model at a diffusers pipeline saved with save_pretrained")
         return BaseModel(name=str(path), folder=path.resolve())
-    if name_or_path in BASE_MODELS.names():
-        return BaseModel(name=name_or_path, folder=Path(BASE_MODELS.get(name_or_path)()))
-    if "/" in name_or_path and not name_or_path.startswith((".", "/")):
+    if "/" in name_or_path and not name_or_path.startswith((".", "/", "~")):
         return BaseModel(name=name_or_path, folder=None)  # a hub id: from_pretrained resolves it
     raise ActionBenchError(f"base model '{name_or_path}' not found",
                            f"use {', '.join(BASE_MODELS.names())}, a local pipeline folder, or a Hugging Face id")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from actionbench.csvcells import frame_csv
 from actionbench.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda v: bool(np.isfinite(v).all())).to_numpy()]
     table["tolerance"] = np.maximum(3 * table["std"].fillna(0.0), TOLERANCE_FLOOR)
     table = table[keys + ["mean", "tolerance", "std", "runs", "higher_is_better"]]
-    atomic_write_text(Path(args.baseline), table.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(Path(args.baseline), frame_csv(table, float_format="%.4f"))  # check reads it back
     print(f"baseline: {args.baseline} ({len(table)} rows)")
     print(table.to_string(index=False))
     return 0

@@ -26,9 +26,10 @@ class ReportPaths:
 
 
 def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, compare: tuple[str, str] | None = None,
-                screenshot: bool = False) -> ReportPaths:
+                screenshot: bool = False, raw_csv: bool = False) -> ReportPaths:
     """Write the board (CSV, HTML, per-action grids) into ``out_dir``; optionally the LaTeX table, a
-    paired comparison of two methods and a screenshot of the board (needs chromium + Playwright)."""
+    paired comparison of two methods and a screenshot of the board (needs chromium + Playwright).
+    ``raw_csv`` writes CSV cells as they are, without the apostrophe that keeps formulas inert."""
     from actionbench.reports.compare import compare_methods, format_table, write_comparison_csv
     from actionbench.reports.csv_report import write_csv
     from actionbench.reports.grids import write_grids
@@ -45,13 +46,13 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     comparison = compare_methods(data, *compare) if compare else None  # bad names fail before any write
     board = leaderboard(data)
     out_dir = Path(out_dir)
-    paths = ReportPaths(csv=write_csv(board, out_dir / "leaderboard.csv", data.benchmark_label),
+    paths = ReportPaths(csv=write_csv(board, out_dir / "leaderboard.csv", data.benchmark_label, raw_csv),
                         html=out_dir / "leaderboard.html")
     paths.grids = write_grids(data, out_dir)
     if latex:
         paths.tex = write_latex(board, data.infos, data.benchmark_label, out_dir / "leaderboard.tex")
     if comparison is not None:
-        paths.comparison_csv = write_comparison_csv(comparison, out_dir / "comparison.csv")
+        paths.comparison_csv = write_comparison_csv(comparison, out_dir / "comparison.csv", raw_csv)
         paths.comparison_table = format_table(comparison)
     human = None
     try:
@@ -64,7 +65,8 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
                            "(regenerated since, or their method left the run) were left out")
     if ratings is not None and not ratings.empty:
         summary = human_report.human_summary(ratings, data)
-        paths.human_csv = human_report.write_human_csv(summary, out_dir / "human.csv", data.benchmark_label)
+        paths.human_csv = human_report.write_human_csv(summary, out_dir / "human.csv", data.benchmark_label,
+                                                       raw_csv)
         paths.human_table = human_report.format_table(summary)
         human = human_report.display(summary, ratings)
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from actionbench.csvcells import restored_frame
 from actionbench.errors import ActionBenchError
 
 
@@ -32,7 +33,7 @@ class CheckRow:
 
 def read_baseline(path: Path) -> pd.DataFrame:
     try:
-        baseline = pd.read_csv(path)
+        baseline = restored_frame(pd.read_csv(path))  # names as they were before the CSV guarded them
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ActionBenchError(f"baseline {path} cannot be read ({' '.join(str(error).split())[:120]})",
                                "pass a leaderboard.csv written by 'actionbench report'") from error

@@ -105,6 +105,8 @@ def format_table(comparison: pd.DataFrame) -> str:
     return "\n".join([title, render(header), render(["-" * w for w in widths])] + [render(l) for l in lines])
 
 
-def write_comparison_csv(comparison: pd.DataFrame, path: Path) -> Path:
-    atomic_write_text(path, comparison.to_csv(index=False, float_format="%.6g"))
+def write_comparison_csv(comparison: pd.DataFrame, path: Path, raw: bool = False) -> Path:
+    from actionbench.csvcells import frame_csv
+
+    atomic_write_text(path, frame_csv(comparison, raw, float_format="%.6g"))
     return path

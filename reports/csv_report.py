@@ -1,4 +1,4 @@
-"""The machine-readable board: ``leaderboard.csv``."""
+"""The machine-readable board: ``leaderboard.csv`` (text cells spreadsheet-safe unless ``raw``: actionbench.csvcells)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from actionbench.csvcells import frame_csv
 from actionbench.fileio import atomic_write_text
 
 
-def write_csv(board: pd.DataFrame, path: Path, benchmark_label: str) -> Path:
+def write_csv(board: pd.DataFrame, path: Path, benchmark_label: str, raw: bool = False) -> Path:
     table = board.copy()
     table.insert(0, "benchmark", benchmark_label)
-    atomic_write_text(path, table.to_csv(index=False))  # full precision: a copied baseline round-trips
+    atomic_write_text(path, frame_csv(table, raw))  # full precision: a copied baseline round-trips
     return path

@@ -171,10 +171,12 @@ def human_summary(ratings: HumanRatings, data: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CSV_COLUMNS[1:])
 
 
-def write_human_csv(summary: pd.DataFrame, path: Path, benchmark_label: str) -> Path:
+def write_human_csv(summary: pd.DataFrame, path: Path, benchmark_label: str, raw: bool = False) -> Path:
+    from actionbench.csvcells import frame_csv
+
     table = summary.copy()
     table.insert(0, "benchmark", benchmark_label)
-    atomic_write_text(path, table.to_csv(index=False))
+    atomic_write_text(path, frame_csv(table, raw))
     return path
 
 

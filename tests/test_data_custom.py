@@ -103,6 +103,44 @@ def test_existing_action_error_through_the_cli(tmp_path, home, capsys):
         "pass --force to replace it, or choose another name.")
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_a_name_that_differs_only_by_case_is_refused(tmp_path, home, capsys, force):
+    images = photos(tmp_path / "wave", n=2)
+    assert main(["data", "add-action", "wave", "--images", str(images), "--description", "waving"]) == 0
+    again = ["data", "add-action", "Wave", "--images", str(images), "--description", "waving"]
+    assert main(again + (["--force"] if force else [])) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"actionbench: error: action 'Wave' differs only by case from the action 'wave' in "
+        f"{actions_dir(home) / 'wave'} (action names compare case-insensitively): choose another name, or replace "
+        f"it with --force under its own name 'wave'.")
+    assert [p.name for p in actions_dir(home).iterdir()] == ["wave"]
+
+
+def test_actions_are_looked_up_case_insensitively(tmp_path, fixture_benchmark):
+    from actionbench.data import resolve_actions
+
+    add_action("wave", photos(tmp_path / "wave", n=2), "waving a hand")
+    benchmark = get_benchmark(str(fixture_benchmark))
+    assert [a.name for a in resolve_actions(benchmark, "WAVE,Arms_Up,wave")] == ["wave", "arms_up"]
+    assert len(resolve_actions(benchmark, "ALL")) == 3
+    with pytest.raises(ActionBenchError) as error:
+        resolve_actions(benchmark, "waves")
+    assert str(error.value) == "unknown action 'waves' in benchmark fixture: choose one of arms_out, arms_up, wave, or 'all'."
+
+
+def test_a_hand_made_custom_action_that_differs_by_case_from_the_benchmarks_clashes(tmp_path, home, fixture_benchmark):
+    add_action("my_arms", photos(tmp_path / "arms", n=2), "raising both arms")
+    spec = tomllib.loads((actions_dir(home) / "my_arms" / "action.toml").read_text())
+    spec["name"] = "ARMS_UP"  # renamed by hand, past add-action's checks
+    (actions_dir(home) / "my_arms").rename(actions_dir(home) / "ARMS_UP")
+    import tomli_w
+
+    (actions_dir(home) / "ARMS_UP" / "action.toml").write_text(tomli_w.dumps(spec))
+    with pytest.raises(ActionBenchError) as error:
+        get_benchmark(str(fixture_benchmark))
+    assert str(error.value) == (f"custom action(s) ARMS_UP clash with fixture's actions: rename them under "
+                                f"{actions_dir(home)}.")
+
 RULE = "use letters, digits, '-' and '_' only (up to 64), starting with a letter or digit, e.g. my_wave."
 
 
@@ -117,6 +155,8 @@ RULE = "use letters, digits, '-' and '_' only (up to 64), starting with a letter
     ("_hidden", "the action name '_hidden' is not a plain name: " + RULE),
     ("all", "the action name 'all' is reserved (--actions all means every action): choose another name."),
     ("salute", "the action name 'salute' is taken by the official ActionBench: choose another name, e.g. my_salute."),
+    ("CHEER", "the action name 'CHEER' is taken by the official ActionBench as 'cheer' (action names compare "
+              "case-insensitively): choose another name, e.g. my_CHEER."),
 ])
 def test_bad_names(tmp_path, home, name, message):
     images = photos(tmp_path / "images", n=1)

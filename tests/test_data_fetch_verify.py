@@ -187,3 +187,137 @@ def test_only_published_files_leave_the_archive(tmp_path):
     assert not (dest / "cheer" / "extra.jpg").exists()
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == sorted(
         list(official_checksums()) + ["LICENSE", "README.md", "checksums.sha256", "metadata.sha256"])
+
+
+# --- zip bombs: members are streamed in chunks under caps, never read whole --------------------------------
+
+MEMORY_PROBE = """
+import json, sys
+from pathlib import Path
+from actionbench.data.fetch import UnpackLimits, unpack_verified
+from actionbench.errors import ActionBenchError
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # MiB
+data = Path(sys.argv[1]).read_bytes()
+before = status("VmRSS")
+try:
+    unpack_verified(data, Path(sys.argv[2]), sys.argv[3], UnpackLimits(**json.loads(sys.argv[4])))
+    error = None
+except ActionBenchError as refused:
+    error = str(refused)
+print(json.dumps({"error": error, "grew_mib": status("VmHWM") - before}))
+"""
+
+
+def bomb_zip(path: Path, mib: int, member: str = "cheer/01.jpg", level: int = 1) -> Path:
+    """The real archive with ``member`` swapped for ``mib`` MiB of zeros, written chunk by chunk (never whole)."""
+    github_zip(shared_path("actionbench"), path, drop=member)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
+        with archive.open(TOP + member, "w", force_zip64=True) as handle:
+            zeros = bytes(2**20)
+            for _ in range(mib):
+                handle.write(zeros)
+    return path
+
+
+def unpack_in_subprocess(archive: Path, dest: Path, limits: dict) -> dict:
+    """Unpack in a fresh interpreter and measure how far its peak memory rose above where it stood before."""
+    import json
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("peak memory is read from /proc/self/status, which this platform lacks")
+    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(archive), str(dest), archive.as_uri(),
+                             json.dumps(limits)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def fix_for(url: str, dest: Path) -> str:
+    return (f"download {url} by hand, unzip it, check it with 'actionbench data verify FOLDER', then move that folder "
+            f"to {dest} (or set ACTIONBENCH_DATA=FOLDER).")
+
+
+def test_a_real_size_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    """400 MiB of zeros in a 1.8 MB zip: refused on its compression ratio, memory barely moves."""
+    archive = bomb_zip(tmp_path / "bomb.zip", 400)
+    info = zipfile.ZipFile(archive).getinfo(TOP + "cheer/01.jpg")
+    assert info.file_size == 400 * 2**20 and archive.stat().st_size < 4 * 2**20
+    dest = tmp_path / "bench"
+    outcome = unpack_in_subprocess(archive, dest, {})
+    ratio = info.file_size / info.compress_size
+    assert outcome["error"] == (f"cheer/01.jpg in the archive from {archive.as_uri()} is compressed {ratio:.0f}:1, "
+                                f"more than the 50:1 any published file has (a zip bomb?): "
+                                + fix_for(archive.as_uri(), dest))
+    assert outcome["grew_mib"] < 16, outcome  # measured 0.1 MiB; reading it whole took 800 MiB
+    assert not dest.exists() and [p.name for p in tmp_path.iterdir()] == ["bomb.zip"]
+
+
+def test_a_member_past_the_caps_is_streamed_in_chunks_not_read_whole(tmp_path):
+    """With the ratio and size caps lifted, 96 MiB of zeros passes through in 1 MiB chunks: memory stays
+    far below the member's size (reading it whole took twice its size), and its hash refuses it."""
+    archive = bomb_zip(tmp_path / "bomb.zip", 96)
+    dest = tmp_path / "bench"
+    outcome = unpack_in_subprocess(archive, dest, {"ratio": 1e9, "member_bytes": 2**30, "total_bytes": 2**31})
+    assert outcome["error"] == (f"cheer/01.jpg in the archive from {archive.as_uri()} does not match its published "
+                                f"SHA-256: " + fix_for(archive.as_uri(), dest))
+    assert outcome["grew_mib"] < 16, outcome  # measured 3.8 MiB
+    assert not dest.exists() and [p.name for p in tmp_path.iterdir()] == ["bomb.zip"]
+
+
+@pytest.mark.parametrize("cap", ["member", "total"])
+def test_the_size_caps_are_checked_before_inflating(tmp_path, cap):
+    from actionbench.data.fetch import UnpackLimits, unpack_verified
+
+    archive = github_zip(shared_path("actionbench"), tmp_path / "archive.zip")
+    url, dest = archive.as_uri(), tmp_path / "bench"
+    limits = UnpackLimits(member_bytes=20_000) if cap == "member" else UnpackLimits(total_bytes=1_000_000)
+    with pytest.raises(ActionBenchError) as error:
+        unpack_verified(archive.read_bytes(), dest, url, limits)
+    if cap == "member":  # the first published file over 20 KB, in the published order
+        sizes = {info.filename[len(TOP):]: info.file_size for info in zipfile.ZipFile(archive).infolist()}
+        name = next(relative for relative in official_checksums() if sizes[relative] > 20_000)
+        assert str(error.value) == (f"{name} in the archive from {url} unpacks to {sizes[name]} bytes, more than "
+                                    f"the 20000 a published file may have: " + fix_for(url, dest))
+    else:
+        assert str(error.value).startswith(f"the archive from {url} unpacks to 18")  # 1.9 MB
+        assert str(error.value).endswith(" bytes, more than the 1000000 the published files may have: "
+                                         + fix_for(url, dest))
+    assert not dest.exists()
+
+
+def test_a_member_longer_than_its_header_says_is_refused_as_damaged(tmp_path):
+    """A header that understates the size: the bytes produced are bounded and the CRC check refuses it."""
+    archive = github_zip(shared_path("actionbench"), tmp_path / "archive.zip", drop="cheer/01.jpg")
+    with zipfile.ZipFile(archive, "a", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr(TOP + "cheer/01.jpg", bytes(3 * 2**20))
+    raw = bytearray(archive.read_bytes())
+    info = zipfile.ZipFile(archive).getinfo(TOP + "cheer/01.jpg")
+    size = (3 * 2**20).to_bytes(4, "little")
+    assert raw.count(size) == 2  # the local header and the central directory
+    archive.write_bytes(bytes(raw).replace(size, (1000).to_bytes(4, "little")))
+    url, dest = archive.as_uri(), tmp_path / "bench"
+    with pytest.raises(ActionBenchError) as error:
+        fetch_official(dest=dest, url=url)
+    assert str(error.value) == (f"cheer/01.jpg in the archive from {url} is damaged (Bad CRC-32 for file "
+                                f"'{info.filename}'): " + fix_for(url, dest))
+    assert not dest.exists() and [p.name for p in tmp_path.iterdir()] == ["archive.zip"]
+
+
+def test_streaming_stops_at_the_cap_whatever_the_header_says(tmp_path):
+    """The byte count while streaming is its own guard, independent of the declared sizes."""
+    from actionbench.data.fetch import UnpackLimits, _stream_member
+
+    archive = zipfile.ZipFile(bomb_zip(tmp_path / "bomb.zip", 3))
+    info = archive.getinfo(TOP + "cheer/01.jpg")
+    limits = UnpackLimits(member_bytes=2**20 + 5, chunk_bytes=2**16)
+    with pytest.raises(ActionBenchError) as error:
+        _stream_member(archive, info, "cheer/01.jpg", tmp_path / "out" / "01.jpg", 2**30, limits, "file:bomb",
+                       tmp_path / "bench")
+    assert str(error.value).startswith("cheer/01.jpg in the archive from file:bomb unpacks to more than 1048581 "
+                                       "bytes, more than its header says or a published file may have: download ")
+    assert list((tmp_path / "out").iterdir()) == []  # the partial file is gone

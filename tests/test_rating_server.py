@@ -179,6 +179,75 @@ def test_bad_answers_are_refused_with_a_reason(server):
     assert RatingsStore(server.study.run_dir).judgements("ana") == []
 
 
+
+def raw_post(server: RatingServer, body: bytes) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    connection.request("POST", under_token(server, "api/answer"), body=body,
+                       headers={"Host": f"{HOST}:{server.port}", "Content-Type": "application/json"})
+    response = connection.getresponse()
+    answer = (response.status, json.loads(response.read()))
+    connection.close()
+    return answer
+
+
+@pytest.mark.parametrize("body", [b"[" * 8000, b"[" * 5000 + b"]" * 5000,
+                                  b'{"rater": "ana", "image": ' + b"[" * 900 + b"]" * 900 + b"}"],
+                         ids=["unclosed", "closed", "inside-an-answer"])
+def test_json_nested_too_deeply_gets_400_not_a_dropped_connection(server, body):
+    assert len(body) <= 16 * 1024
+    status, answer = raw_post(server, body)
+    if body.startswith(b"{"):  # parses, and is refused for what it holds
+        assert (status, answer["error"][:15]) == (400, "unknown image '")
+    else:
+        assert (status, answer) == (400, {"error": "the answer is nested too deeply"})
+    assert request(server, under_token(server, "api/state?rater=ana"))[0] == 200  # and the server goes on
+
+
+@pytest.fixture()
+def damaged(tmp_path_factory, tiny_pipeline_path):
+    """A run of its own whose images the test may break, and the blind ids of two of them."""
+    run = copy_run(tmp_path_factory, "rating-damaged")
+    with RatingServer(run) as started:
+        items = [started.app.item(image_id) for image_id in started.study.order("ana")[:3]]
+        yield run, started, [started.study.by_id[item["id"]] for item in items]
+
+
+def test_an_unreadable_image_is_reported_by_blind_id_only(damaged):
+    run, server, (broken, _, _) = damaged
+    broken.path.write_bytes(b"not a png")
+    status, _, body = request(server, under_token(server, f"image/{broken.id}"))
+    assert status == 500
+    assert json.loads(body) == {"error": f"image {broken.id} cannot be read: skip it and tell whoever runs the study."}
+    assert not words_of_the_run(run).search(body.decode()) and str(run) not in body.decode()
+    broken.path.unlink()
+    status, _, body = request(server, under_token(server, f"image/{broken.id}"))
+    assert status == 500 and json.loads(body)["error"].startswith(f"image {broken.id} cannot be read")
+
+
+def test_an_image_reached_through_a_symlink_that_leaves_the_run_is_refused(damaged, tmp_path):
+    run, server, (escaping, inner, plain) = damaged
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(plain.path.read_bytes())  # a real image, but not the run's
+    escaping.path.unlink()
+    escaping.path.symlink_to(outside)
+    status, _, body = request(server, under_token(server, f"image/{escaping.id}"))
+    assert status == 403
+    assert json.loads(body) == {"error": f"image {escaping.id} lies outside the run and is not shown: skip it and "
+                                         f"tell whoever runs the study."}
+    inner.path.unlink()
+    inner.path.symlink_to(plain.path)  # a link that stays inside the run is served
+    assert request(server, under_token(server, f"image/{inner.id}"))[0] == 200
+    assert request(server, under_token(server, f"image/{plain.id}"))[0] == 200
+
+
+def test_a_run_reached_through_a_symlink_is_served(damaged, tmp_path):
+    run, _, (image, _, _) = damaged
+    (tmp_path / "latest").symlink_to(run)
+    with RatingServer(tmp_path / "latest") as linked:
+        state = json.loads(request(linked, under_token(linked, "api/state?rater=ana"))[2])
+        assert request(linked, under_token(linked, state["item"]["image"]))[0] == 200
+
+
 def test_a_port_in_use_is_a_clear_error(server, run):
     with pytest.raises(ActionBenchError) as error:
         RatingServer(run, port=server.port)

@@ -258,6 +258,19 @@ def test_export_study_writes_a_blinded_task_that_imports_back(fresh, tmp_path, c
     assert len(RatingsStore(fresh).judgements("crowd-7")) == 8
 
 
+
+def test_export_study_refuses_an_image_reached_through_a_symlink_that_leaves_the_run(fresh, tmp_path, capsys):
+    image = next(iter(open_study(fresh).images))
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(image.path.read_bytes())
+    image.path.unlink()
+    image.path.symlink_to(outside)
+    assert main(["rate", str(fresh), "--export-study", str(tmp_path / "task")]) == 2
+    assert capsys.readouterr().err == (
+        f"actionbench: error: {image.path} leads outside the run directory {fresh} (to {outside}): replace the link "
+        f"with the image itself, or regenerate it with 'actionbench run'.\n")
+    assert not (tmp_path / "task" / "items.csv").exists()
+
 def test_runs_record_their_exemplars_and_older_runs_fall_back_to_the_benchmark(fresh):
     from actionbench.rating.exemplars import exemplar_paths
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from actionbench.csvcells import RAW_CSV_HELP
+
 DEFAULT_RUN = "runs/latest"
 
 
@@ -35,6 +37,7 @@ def add_parser(subparsers) -> None:
     mode.add_argument("--export-study", dest="export_study", metavar="FOLDER",
                       help="write the blinded study (items.csv, images, exemplars, a ratings.csv template) "
                            "for a spreadsheet or a crowd platform, and exit")
+    parser.add_argument("--raw-csv", dest="raw_csv", action="store_true", help=RAW_CSV_HELP)
     parser.set_defaults(func=main)
 
 
@@ -54,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     if args.export:
         from actionbench.rating.csvio import export_ratings
 
-        written, stale = export_ratings(_existing_study(run_dir), Path(args.export))
+        written, stale = export_ratings(_existing_study(run_dir), Path(args.export), args.raw_csv)
         print(f"ratings (CSV): {args.export} ({written} judgements)")
         if stale:
             print(f"actionbench: note: {stale} judgement(s) of images no longer in the run were left out",
@@ -77,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         from actionbench.rating.study import open_study
 
         study = open_study(run_dir, per_cell=args.per_cell, seed=args.seed)
-        items = export_study(study, Path(args.export_study))
+        items = export_study(study, Path(args.export_study), args.raw_csv)
         print(f"study: {study.description}")
         print(f"items: {items}; fill in {items.with_name('ratings.csv')} and import it with --import")
         return 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from actionbench.csvcells import RAW_CSV_HELP
+
 DEFAULT_RUN = "runs/latest"
 
 
@@ -25,6 +27,7 @@ def add_parser(subparsers) -> None:
                              "(A - B per score with a 95%% CI and a p-value; also comparison.csv)")
     parser.add_argument("--no-screenshot", dest="screenshot", action="store_false",
                         help="do not write leaderboard.png")
+    parser.add_argument("--raw-csv", dest="raw_csv", action="store_true", help=RAW_CSV_HELP)
     parser.set_defaults(func=main)
 
 
@@ -34,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     run_dirs = [Path(p) for p in (args.run_dirs or [DEFAULT_RUN])]
     out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path("board"))
     paths = make_report(run_dirs, out, latex=args.latex, compare=tuple(args.compare) if args.compare else None,
-                        screenshot=args.screenshot)
+                        screenshot=args.screenshot, raw_csv=args.raw_csv)
     if paths.comparison_table:
         print(paths.comparison_table)
         print()

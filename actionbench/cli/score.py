@@ -10,8 +10,6 @@ calibrated threshold as the leaderboard. Metrics that compare with a reference m
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 import re
 import sys
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from actionbench.config import ScorerConfig, from_dict, parse_assignment
+from actionbench.csvcells import RAW_CSV_HELP, rows_csv
 from actionbench.errors import ActionBenchError
 
 METHOD = "external"  # the method name written into the records of images made elsewhere
@@ -39,6 +38,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--references", metavar="DIR",
                         help="images of the plain prompt, same file names, for metrics that need them (leakage)")
     parser.add_argument("--out", metavar="FILE.csv", help="also write the rows to this CSV file")
+    parser.add_argument("--raw-csv", dest="raw_csv", action="store_true", help=RAW_CSV_HELP)
     add_settings_argument(parser)
     parser.set_defaults(func=main)
 
@@ -175,7 +175,7 @@ def main(args: argparse.Namespace) -> int:
     if args.out:
         from actionbench.fileio import atomic_write_text
 
-        atomic_write_text(Path(args.out), _csv(rows, header))
+        atomic_write_text(Path(args.out), _csv(rows, header, args.raw_csv))
         print(f"rows written to {args.out}")
     return 0
 
@@ -198,13 +198,9 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells)
 
 
-def _csv(rows: list[dict], header: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-    return buffer.getvalue()
+def _csv(rows: list[dict], header: list[str], raw: bool = False) -> str:
+    blank_nan = [{k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
+    return rows_csv(header, blank_nan, raw, extrasaction="ignore")
 
 
 def _print_summary(rows: list[dict], unreadable: int, action, benchmark, shared: dict) -> None:

@@ -45,7 +45,7 @@ def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:
     if not with_custom:
         return benchmark
     extra = custom_actions()
-    clash = sorted(set(extra) & set(benchmark.actions))
+    clash = sorted(name for name in extra if name.lower() in {a.lower() for a in benchmark.actions})
     if clash:
         raise ActionBenchError(f"custom action(s) {', '.join(clash)} clash with {benchmark.name}'s actions",
                                f"rename them under {custom_actions_dir()}")
@@ -53,17 +53,19 @@ def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:
 
 
 def resolve_actions(benchmark: Benchmark, spec: str | list[str]) -> list[Action]:
+    """The actions named in ``spec``; names compare case-insensitively (``CHEER`` is ``cheer``)."""
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]
-    if names == ["all"]:
+    if [n.lower() for n in names] == ["all"]:
         return list(benchmark.actions.values())
     if not names:
         raise ActionBenchError("no action given", "name at least one action, or 'all'")
-    missing = [n for n in names if n not in benchmark.actions]
+    by_lower = {name.lower(): name for name in benchmark.actions}
+    missing = [n for n in names if n.lower() not in by_lower]
     if missing:
         raise ActionBenchError(f"unknown action '{missing[0]}' in benchmark {benchmark.name}",
                                f"choose one of {', '.join(sorted(benchmark.actions))}, or 'all'")
-    return [benchmark.actions[n] for n in dict.fromkeys(names)]
+    return [benchmark.actions[name] for name in dict.fromkeys(by_lower[n.lower()] for n in names)]
 
 
 __all__ = ["Action", "Benchmark", "Exemplar", "Protocol", "Subject", "BENCHMARKS", "get_benchmark",

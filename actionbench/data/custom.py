@@ -48,10 +48,21 @@ def check_name(name: str) -> str:
     if name.lower() in RESERVED_NAMES:
         raise ActionBenchError(f"the action name '{name}' is reserved (--actions {name} means every action)",
                                "choose another name")
-    if name in official_action_names():
-        raise ActionBenchError(f"the action name '{name}' is taken by the official ActionBench",
+    taken = {official.lower(): official for official in official_action_names()}.get(name.lower())
+    if taken is not None:  # names compare case-insensitively: CHEER would be a second cheer
+        spelled = "" if taken == name else f" as '{taken}' (action names compare case-insensitively)"
+        raise ActionBenchError(f"the action name '{name}' is taken by the official ActionBench{spelled}",
                                f"choose another name, e.g. my_{name}")
     return name
+
+
+def same_name_by_case(name: str, root: Path) -> str | None:
+    """An action folder in ``root`` whose name differs from ``name`` only by case (one folder on macOS
+    and Windows filesystems, two confusable actions everywhere), or None."""
+    if not root.is_dir():
+        return None
+    return next((p.name for p in sorted(root.iterdir())
+                 if p.name != name and p.name.lower() == name.lower() and not p.name.startswith(".")), None)
 
 
 def check_description(name: str, description: str | None) -> str:
@@ -108,6 +119,11 @@ def add_action(name: str, images: str | Path, description: str | None, mirror_in
     description = check_description(name, description)
     root = Path(root) if root else custom_actions_dir()
     target = root / name
+    other = same_name_by_case(name, root)
+    if other is not None:
+        raise ActionBenchError(f"action '{name}' differs only by case from the action '{other}' in {root / other} "
+                               f"(action names compare case-insensitively)",
+                               f"choose another name, or replace it with --force under its own name '{other}'")
     if target.exists() and not force:
         raise ActionBenchError(f"action '{name}' already exists in {target}",
                                "pass --force to replace it, or choose another name")

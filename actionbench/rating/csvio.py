@@ -8,6 +8,9 @@
   named on its own line and nothing is imported until the file is clean.
 - ``export_ratings``: every rater's latest judgement of every image, with the method, action and
   subject unblinded for analysis; it imports back unchanged.
+
+Text cells are written spreadsheet-safe (a leading ``'`` before ``=``, ``+``, ``-``, ``@``, tab or CR;
+``actionbench.csvcells``) unless ``raw``; the import takes that apostrophe off again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import csv
 import io
 from pathlib import Path
 
+from actionbench.csvcells import restore, rows_csv
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_bytes, atomic_write_text
 from actionbench.rating.exemplars import exemplar_paths
@@ -42,15 +46,7 @@ class ImportProblems(ActionBenchError):
                          "fix them and import again")
 
 
-def _csv_text(columns: list[str], rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def export_ratings(study: Study, out: Path) -> tuple[int, int]:
+def export_ratings(study: Study, out: Path, raw: bool = False) -> tuple[int, int]:
     """Write every rater's latest judgements; returns (rows written, judgements of images no longer in the run)."""
     rows, stale = [], 0
     for (rater, image_id), judgement in sorted(RatingsStore(study.run_dir).latest().items()):
@@ -62,11 +58,11 @@ def export_ratings(study: Study, out: Path) -> tuple[int, int]:
                      "subject_shown": judgement.subject, "time": judgement.time, "source": judgement.source,
                      "method": image.method, "action": image.action, "subject": image.subject,
                      "seed": image.seed, "image": image.path.relative_to(study.run_dir).as_posix()})
-    atomic_write_text(out, _csv_text(EXPORT_COLUMNS, rows))
+    atomic_write_text(out, rows_csv(EXPORT_COLUMNS, rows, raw))
     return len(rows), stale
 
 
-def export_study(study: Study, folder: Path) -> Path:
+def export_study(study: Study, folder: Path, raw: bool = False) -> Path:
     """Write the blinded task for another tool into ``folder``; returns the path of ``items.csv``."""
     manifest = study.store.manifest()
     descriptions = manifest.get("action_descriptions", {})
@@ -83,13 +79,13 @@ def export_study(study: Study, folder: Path) -> Path:
     for image_id in study.order(""):
         image = study.by_id[image_id]
         name = f"images/{image_id}.png"
-        atomic_write_bytes(folder / name, png_bytes(image.path))
+        atomic_write_bytes(folder / name, png_bytes(image.path, within=study.run_dir))
         items.append({"image_id": image_id, "image": name,
                       "action_description": descriptions.get(image.action, image.action),
                       "subject": image.subject_text, "exemplars": exemplar_files.get(image.action, "")})
         template.append({"image_id": image_id, "rater": "", "action_shown": "", "subject_shown": ""})
-    atomic_write_text(folder / "items.csv", _csv_text(ITEM_COLUMNS, items))
-    atomic_write_text(folder / "ratings.csv", _csv_text(TEMPLATE_COLUMNS, template))
+    atomic_write_text(folder / "items.csv", rows_csv(ITEM_COLUMNS, items, raw))
+    atomic_write_text(folder / "ratings.csv", rows_csv(TEMPLATE_COLUMNS, template, raw))
     return folder / "items.csv"
 
 
@@ -106,12 +102,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    columns = [c.strip() for c in (reader.fieldnames or [])]
+    columns = [restore(c.strip()) for c in (reader.fieldnames or [])]
     reader.fieldnames = columns
     rows = []
     try:
         for row in reader:
-            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}))
+            rows.append((reader.line_num, {k: restore((v or "").strip()) for k, v in row.items() if isinstance(k, str)}))
     except csv.Error as error:
         raise ActionBenchError(f"{path} is not a valid CSV file ({error})", "save it again as CSV") from None
     return columns, rows

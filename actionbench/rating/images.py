@@ -1,10 +1,17 @@
-"""Images as the rater gets them: re-encoded PNG pixels, nothing else (no file name, text chunks or EXIF)."""
+"""Images as the rater gets them: re-encoded PNG pixels, nothing else (no file name, text chunks or EXIF).
+
+An image of the run is only ever read from inside the run directory: a file reached through a
+symlink (or a ``..`` in a recorded file name) that leads elsewhere is refused, so a planted link
+cannot put another file of the machine in front of a rater or into an exported study.
+"""
 
 from __future__ import annotations
 
 import functools
 import io
 from pathlib import Path
+
+from actionbench.errors import ActionBenchError
 
 EXEMPLAR_PX = 320  # exemplars are shown small beside the image; larger photos are scaled down
 
@@ -22,5 +29,25 @@ def _png(path: str, max_px: int | None, mtime: float) -> bytes:
     return buffer.getvalue()
 
 
-def png_bytes(path: Path, max_px: int | None = None) -> bytes:
-    return _png(str(path), max_px, path.stat().st_mtime)
+class OutsideRun(ActionBenchError):
+    """An image whose real location (symlinks followed) is not inside the run directory."""
+
+
+def inside(path: Path, folder: Path) -> Path:
+    """``path`` with every symlink followed, or ``OutsideRun`` when that leaves ``folder`` (itself resolved,
+    so a run reached through a link such as ``runs/latest`` still counts as itself)."""
+    real = Path(path).resolve()
+    if not real.is_relative_to(Path(folder).resolve()):
+        raise OutsideRun(f"{path} leads outside the run directory {folder} (to {real})",
+                         "replace the link with the image itself, or regenerate it with 'actionbench run'")
+    return real
+
+
+def png_bytes(path: Path, max_px: int | None = None, within: Path | None = None) -> bytes:
+    """``path`` re-encoded; with ``within``, only if it really lies inside that folder."""
+    real = inside(path, within) if within is not None else Path(path)
+    try:
+        mtime = real.stat().st_mtime
+    except OSError:
+        mtime = 0.0  # open_rgb says what is wrong with it
+    return _png(str(real), max_px, mtime)

@@ -5,7 +5,10 @@ without it, or naming another host than the loopback one (DNS rebinding), gets 4
 static; it fetches one image at a time as JSON that holds only a blind id, the action's description,
 exemplar addresses and the subject in words, and the script puts every string in with
 ``textContent``, so hostile text shows as text. Images are re-encoded on the way out (no file name,
-no metadata). A strict Content-Security-Policy admits the page's own script and nothing else.
+no metadata), and only from inside the run directory (a symlink that leads out is refused). Errors
+the page can see are blinded: an unreadable image is named by its blind id, never by its path
+(which holds the method and action). A strict Content-Security-Policy admits the page's own script
+and nothing else. Malformed requests (JSON nested too deep included) get 400, never a dropped connection.
 
 Routes under ``/<token>/``: the page, ``page.js``, ``page.css``, ``api/state?rater=NAME`` (GET: the
 rater's progress and next image), ``api/answer`` (POST JSON {rater, image, action, subject}: saved
@@ -29,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from actionbench.errors import ActionBenchError
 from actionbench.rating.exemplars import exemplar_paths
-from actionbench.rating.images import EXEMPLAR_PX, png_bytes
+from actionbench.rating.images import EXEMPLAR_PX, OutsideRun, png_bytes
 from actionbench.rating.store import Judgement, RatingsStore, check_answer, check_rater, now
 from actionbench.rating.study import Study, opaque_id, open_study
 
@@ -151,15 +154,29 @@ class _Handler(BaseHTTPRequestHandler):
             elif route == "api/state":
                 self._json(HTTPStatus.OK, app.state(self._query("rater")))
             elif route.startswith("image/") and route[6:] in app.study_ids:
-                self._send(HTTPStatus.OK, png_bytes(app.study.by_id[route[6:]].path), "image/png")
+                self._image("image", route[6:], app.study.by_id[route[6:]].path, None, app.study.run_dir)
             elif route.startswith("exemplar/") and route[9:] in app.exemplars:
-                self._send(HTTPStatus.OK, png_bytes(app.exemplars[route[9:]], EXEMPLAR_PX), "image/png")
+                self._image("exemplar", route[9:], app.exemplars[route[9:]], EXEMPLAR_PX, None)
             else:
                 self._error(HTTPStatus.NOT_FOUND, "not found")
         except ActionBenchError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
 
     do_HEAD = do_GET
+
+    def _image(self, kind: str, blind_id: str, path: Path, max_px: int | None, within: Path | None) -> None:
+        """Send one image, or an error that names only its blind id: the path holds the method and action."""
+        try:
+            body = png_bytes(path, max_px, within)
+        except OutsideRun:
+            self._error(HTTPStatus.FORBIDDEN, f"{kind} {blind_id} lies outside the run and is not shown: "
+                                              f"skip it and tell whoever runs the study.")
+            return
+        except (ActionBenchError, OSError):
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{kind} {blind_id} cannot be read: "
+                                                          f"skip it and tell whoever runs the study.")
+            return
+        self._send(HTTPStatus.OK, body, "image/png")
 
     def do_POST(self) -> None:
         route = self._route()
@@ -183,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, self.server.app.answer(payload))
         except (ValueError, UnicodeDecodeError):
             self._error(HTTPStatus.BAD_REQUEST, "the answer is not JSON")
+        except RecursionError:  # "[[[[..." parses (or prints) only as deep as Python's stack goes
+            self._error(HTTPStatus.BAD_REQUEST, "the answer is nested too deeply")
         except ActionBenchError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
 
