@@ -33,6 +33,7 @@ def add_parser(subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     from actionbench.config import from_dict
     from actionbench.data import get_benchmark, resolve_actions
+    from actionbench.data.domains import foreign_actions, left_out_notice
     from actionbench.fileio import atomic_write_json
     from actionbench.metrics.judge import JudgeSettings
     from actionbench.metrics.judge_validation import validate_judge
@@ -41,6 +42,9 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     benchmark = get_benchmark(args.benchmark)
     actions = resolve_actions(benchmark, args.actions)
+    if args.actions.strip() == "all":
+        for action in foreign_actions(benchmark):
+            print(f"actionbench: note: {left_out_notice(action, benchmark)}", file=sys.stderr)
     scorers, settings = scorers_and_settings(args.assignments, benchmark.defaults)
     judge_settings = from_dict(JudgeSettings, settings.get("judge", {}), "settings for metric judge")
     result = validate_judge(benchmark, actions, scorers, judge_settings, device=resolve_device(scorers.device))

@@ -53,16 +53,22 @@ def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:
 
 
 def resolve_actions(benchmark: Benchmark, spec: str | list[str]) -> list[Action]:
+    """The named actions, or with ``all`` every action the benchmark's scorers were made for
+    (:mod:`.domains`: an action of another domain is refused by name, and left out of ``all``)."""
+    from actionbench.data.domains import check_domain, fits
+
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]
     if names == ["all"]:
-        return list(benchmark.actions.values())
+        return [a for a in benchmark.actions.values() if fits(benchmark, a)]
     if not names:
         raise ActionBenchError("no action given", "name at least one action, or 'all'")
     missing = [n for n in names if n not in benchmark.actions]
     if missing:
         raise ActionBenchError(f"unknown action '{missing[0]}' in benchmark {benchmark.name}",
                                f"choose one of {', '.join(sorted(benchmark.actions))}, or 'all'")
+    for name in names:
+        check_domain(benchmark, benchmark.actions[name])
     return [benchmark.actions[n] for n in dict.fromkeys(names)]
 
 
