@@ -4,7 +4,9 @@ Leave-one-out (``actionbench.metrics.judge_validation``): each exemplar is judge
 against every chosen action, with itself removed from its own action's exemplars. Prints detection
 rate, top-1 accuracy, recall per action, the confusion matrix, the ROC AUC of same-action versus
 different-action similarity and the rates of the calibrated yes/no judgement; ``--json`` writes
-``{"accuracy", "detection_rate", "auc", "per_action": {name: recall}, ...}``.
+``{"accuracy", "detection_rate", "auc", "per_action": {name: recall}, ...}``. On a benchmark whose
+world can draw its truth (``WORLD_TRUTHS``: mini), also the judge against renders of every subject
+doing every action at several image qualities (``"world_truth"`` in the JSON; docs/judge.md).
 """
 
 from __future__ import annotations
