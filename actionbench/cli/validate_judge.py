@@ -108,7 +108,10 @@ def world_truth(benchmark, actions, scorers, settings, device: str, shared: dict
     """The judge against images whose action the benchmark's world knows (None: it registers none)."""
     from actionbench.metrics.judge_validation import WORLD_TRUTHS, judge_against_truth
 
-    if benchmark.name not in WORLD_TRUTHS.names():
+    from actionbench.data.domains import benchmark_domain
+
+    # a world's truth is drawn by its renderer: only for the benchmark of that name and of its domain
+    if benchmark.name not in WORLD_TRUTHS.names() or benchmark_domain(benchmark) != actions[0].domain:
         return None
     levels = WORLD_TRUTHS.get(benchmark.name)(benchmark, [a.name for a in actions])
     return judge_against_truth(benchmark, actions, levels, scorers, settings, device=device, shared=shared)
