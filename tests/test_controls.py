@@ -19,6 +19,7 @@ from actionbench.cli import main
 from actionbench.errors import Unavailable
 
 CONTROLS = ("copy_exemplar", "blank", "oracle", "wrong_action")
+pytestmark = pytest.mark.slow  # one end-to-end run of the CLI (about a minute)
 
 
 @pytest.fixture(scope="module")
