@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from actionbench import __version__
+from actionbench.methods import METHODS
+from actionbench.metrics import METRICS
 from actionbench.plan import Plan, resolve_device
 
 PACKAGES = ("torch", "diffusers", "transformers", "open_clip_torch", "mediapipe", "numpy", "scikit-image",
@@ -68,8 +70,13 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         "base_model": plan.base.identity,
         "seeds": plan.seeds,
         "methods": plan.methods,
+        # methods whose right answer is known (Method.control): boards grey their rows
+        "controls": [name for name in plan.methods if getattr(METHODS.get(name), "control", False)],
         "metrics": plan.metrics,
         "references": plan.references,
+        # where each calibrated metric's decision threshold comes from (the judge's), for the board to say
+        "calibration": {name: METRICS.get(name).calibration_source(plan.benchmark, plan.config.metric_settings.get(name, {}))
+                        for name in plan.metrics if hasattr(METRICS.get(name), "calibration_source")},
         "notices": plan.notices,
         "packages": package_versions(),
         "git_commit": git_commit(),

@@ -14,6 +14,7 @@ from typing import Any
 from actionbench.base_models import BaseModel, resolve_base_model
 from actionbench.config import RunConfig, ScorerConfig, from_dict, merge
 from actionbench.data import Action, Benchmark, Subject, get_benchmark, resolve_actions
+from actionbench.data.domains import foreign_actions, left_out_notice
 from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.fileio import stable_hash
 from actionbench.methods import METHODS
@@ -121,6 +122,8 @@ def build_plan(config: RunConfig) -> Plan:
     plan = Plan(config=config, benchmark=benchmark, base=base, actions=actions, methods=methods,
                 metrics=metrics, seeds=seeds, scorers=scorers, method_configs=method_configs,
                 references=references, requests=image_requests(benchmark, seeds))
+    if _is_all(config.actions):
+        plan.notices += [left_out_notice(a, benchmark) for a in foreign_actions(benchmark)]
     check_methods(plan, requested_all=_is_all(config.methods))
     compute_keys(plan)
     return plan

@@ -44,6 +44,9 @@ class Method(ABC):
     paper: ClassVar[str] = ""  # citation of the method's paper
     config_cls: ClassVar[type[MethodConfig]] = MethodConfig
     min_exemplars: ClassVar[int] = 1  # fewer exemplar images than this is refused before training
+    # A control's right answer is known (copy an exemplar, draw nothing, draw the truth): boards show
+    # its row as the floor or ceiling of every score, not as a competitor (manifest "controls").
+    control: ClassVar[bool] = False
 
     def __init__(self, cache_dir: Path | None = None):
         # Where a method keeps inputs it makes for itself and may reuse (ADI's action-different

@@ -140,7 +140,7 @@ def benchmark_calibration(context: ScoringContext, settings: JudgeSettings) -> C
     path = cache_dir("judge") / f"calibration-{identity}.json" if on_disk else None
     calibration = _read_calibration(path) if on_disk else None
     if calibration is None:
-        actions = dict(context.benchmark.actions)
+        actions = calibration_actions(context.benchmark)
         actions.setdefault(context.action.name, context.action)
         calibration = calibrate([action_exemplars(context, a, settings) for a in actions.values()], settings.sigma,
                                 id=identity, benchmark=context.benchmark.name,
@@ -149,6 +149,26 @@ def benchmark_calibration(context: ScoringContext, settings: JudgeSettings) -> C
             atomic_write_json(path, {"judge": JUDGE_VERSION, **dataclasses.asdict(calibration)})
     context.shared[key] = calibration
     return calibration
+
+
+def calibration_actions(benchmark) -> dict[str, Action]:
+    """The actions a benchmark's threshold is calibrated on: those of the domain its scorers were
+    made for (custom photo actions joined to the mini benchmark never move its threshold)."""
+    from actionbench.data.domains import fits
+
+    return {name: a for name, a in benchmark.actions.items() if fits(benchmark, a)}
+
+
+def calibration_source(benchmark, settings: dict) -> str:
+    """Where a board's judge threshold comes from, in words (recorded in the run manifest)."""
+    if settings.get("pose_threshold") is not None:
+        return f"setting judge.pose_threshold = {float(settings['pose_threshold']):g}"
+    from actionbench.data.domains import benchmark_domain
+
+    names = sorted(calibration_actions(benchmark))
+    return (f"leave-one-out over the exemplars of benchmark {benchmark.name} (version {benchmark.version}, "
+            f"domain {benchmark_domain(benchmark)}): {len(names)} actions ({', '.join(names)}); "
+            f"the default {POSE_THRESHOLD} if fewer than 2 of them have {MIN_POSES} exemplar poses")
 
 
 def _read_calibration(path) -> Calibration | None:
@@ -199,6 +219,10 @@ class ActionJudge(Metric):
         ScoreInfo("judge_threshold", "the judge's decision threshold on pose similarity, calibrated from the "
                   "benchmark's exemplars (leave-one-out); it names the calibration the judgements used", True),
     )
+
+    @staticmethod
+    def calibration_source(benchmark, settings: dict) -> str:
+        return calibration_source(benchmark, settings)
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
         settings = metric_settings(JudgeSettings, context, self.name)

@@ -31,6 +31,7 @@ from actionbench.metrics.calibration import (DEFAULT_THRESHOLD, Calibration, Lea
 from actionbench.metrics.features import image_features, text_features
 from actionbench.metrics.judge import JudgeSettings, action_exemplars, calibration_id, clip_only_reason
 from actionbench.metrics.subject import zero_shot_probabilities
+from actionbench.registry import Registry
 
 POSE, CLIP, NONE = "pose", "clip", "none"
 
@@ -194,3 +195,112 @@ def _binary_rates(loo: LeaveOneOut, names: list[str], judgements: list[ExemplarJ
             own_hits, own_n = own_hits + (judgement.predicted == judgement.action), own_n + 1
             other_hits, other_n = other_hits + (judgement.predicted != judgement.action), other_n + len(names) - 1
     return BinaryRates(own_hits / max(own_n, 1), other_hits / max(other_n, 1), own_n, other_n)
+
+
+# -- against a world's truth ----------------------------------------------------------------------
+#
+# Exemplars judged leave-one-out say how well the judge tells one exemplar from another. A world
+# that can draw any subject doing any action says more: images whose action is known by
+# construction, at the image qualities a generator produces. A benchmark registers its truth
+# (``WORLD_TRUTHS``, by benchmark name): a function returning, per degradation level, images of each
+# action. Each image is judged against every action, as the ``judge`` metric judges a generated
+# image: positives are images judged against their own action, negatives against any other.
+
+WORLD_TRUTHS: Registry = Registry("world truth")
+WORLD_TRUTHS.lazy("mini", "actionbench.mini.truth:mini_truth",
+                  "ActionBench-Mini: the prompted subjects rendered doing each action, through the autoencoder")
+CURVE_THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+@dataclass
+class TruthLevel:
+    """The images of one degradation level and how far they are from the renders."""
+
+    name: str
+    distance: float  # mean absolute pixel difference from the renders (0..255)
+    sharpness: float  # mean gradient magnitude of the images
+    images: dict[str, list]  # action -> PIL images of that action
+
+
+@dataclass
+class TruthResult:
+    """The judge's decisions on one level's images (pose path; an image without a person is refused)."""
+
+    level: TruthLevel
+    actions: list[str]
+    scores: np.ndarray  # (N, A) s_b(x): nearest-exemplar similarity of image x to action b (NaN: no person)
+    labels: np.ndarray  # (N,) the column of each image's own action
+    threshold: float
+
+    def _own_other(self, threshold: float, action: int | None = None) -> tuple[float, float]:
+        accepted = np.nan_to_num(self.scores, nan=-np.inf) >= threshold
+        rows = np.arange(len(self.labels)) if action is None else np.flatnonzero(self.labels == action)
+        own = accepted[rows, self.labels[rows]]
+        if action is None:
+            other_mask = np.ones_like(accepted, dtype=bool)
+            other_mask[np.arange(len(self.labels)), self.labels] = False
+            other = accepted[other_mask]
+        else:  # images of other actions judged against this one
+            other = accepted[self.labels != action, action]
+        return float(own.mean()), float(other.mean())
+
+    def rates(self, threshold: float | None = None) -> tuple[float, float, float]:
+        """(own accepted, other accepted, balanced accuracy) at ``threshold`` (default: the judge's)."""
+        own, other = self._own_other(self.threshold if threshold is None else threshold)
+        return own, other, (own + 1.0 - other) / 2
+
+    def per_action(self) -> dict[str, tuple[float, float]]:
+        """action -> (its images accepted as it, other actions' images accepted as it)."""
+        return {name: self._own_other(self.threshold, k) for k, name in enumerate(self.actions)}
+
+    @property
+    def detection_rate(self) -> float:
+        return float(np.isfinite(self.scores).any(axis=1).mean())
+
+    def best(self) -> tuple[float, float]:
+        """(threshold, balanced accuracy) best for this level's images: what a threshold fitted on
+        them would reach (for reading, not for scoring)."""
+        own = self.scores[np.arange(len(self.labels)), self.labels]
+        mask = np.ones_like(self.scores, dtype=bool)
+        mask[np.arange(len(self.labels)), self.labels] = False
+        return best_threshold(np.nan_to_num(own, nan=-1.0), np.nan_to_num(self.scores[mask], nan=-1.0))
+
+    def to_json(self) -> dict:
+        own, other, balanced = self.rates()
+        return {"level": self.level.name, "distance": self.level.distance, "sharpness": self.level.sharpness,
+                "images": len(self.labels), "detection_rate": self.detection_rate, "threshold": self.threshold,
+                "accepted_own": own, "accepted_other": other, "balanced_accuracy": balanced,
+                "per_action": {a: {"accepted_own": o, "accepted_other": w} for a, (o, w) in self.per_action().items()},
+                "curve": {f"{t:.2f}": self.rates(t)[2] for t in CURVE_THRESHOLDS}}
+
+
+def judge_against_truth(benchmark: Benchmark, actions: list[Action], levels: list[TruthLevel],
+                        scorers: ScorerConfig, settings: JudgeSettings | None = None, device: str = "cpu",
+                        shared: dict | None = None) -> list[TruthResult]:
+    """Every image of every level judged against every action, with the benchmark's calibrated
+    threshold (the one its boards use)."""
+    from actionbench.metrics.judge import benchmark_calibration, image_descriptors
+    from actionbench.metrics.judge_features import nearest_exemplar
+
+    settings = settings or JudgeSettings()
+    context = ScoringContext(benchmark=benchmark, action=actions[0], scorers=scorers, device=device,
+                             shared={} if shared is None else shared)
+    threshold = benchmark_calibration(context, settings).threshold
+    sets = [action_exemplars(context, action, settings) for action in actions]
+    names = [a.name for a in actions]
+    results = []
+    for level in levels:
+        images = [image for name in names for image in level.images.get(name, [])]
+        labels = np.array([k for k, name in enumerate(names) for _ in level.images.get(name, [])], dtype=int)
+        plain, _ = image_descriptors(context, [None] * len(images), images, settings, mirror=False)
+        scores = np.full((len(images), len(names)), np.nan)
+        for row, descriptor in enumerate(plain):
+            if descriptor is None:
+                continue
+            for column, exemplars in enumerate(sets):
+                mirrored = None
+                if exemplars.mirror_invariant:
+                    mirrored = image_descriptors(context, [None], [images[row]], settings, mirror=True)[1][0]
+                scores[row, column] = nearest_exemplar(descriptor, exemplars.descriptors, settings.sigma, mirrored)[0]
+        results.append(TruthResult(level, names, scores, labels, threshold))
+    return results

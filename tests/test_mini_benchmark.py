@@ -93,3 +93,46 @@ def test_the_benchmark_renders_the_same_bytes_again(tmp_path, monkeypatch):
     assert other_home.version == first.version
     image = np.asarray(Image.open(other_home.actions["salute"].exemplars[0].image_path))
     assert image.std() > 10  # a scene with a figure, not a blank
+
+
+def test_exemplars_spread_like_photos_in_limb_angles_tilt_and_size(mini):
+    """Issue 17: the exemplars of an action differ well beyond the 6 degrees they once did, so a
+    leave-one-out calibration sees instances as different as photos of one action are."""
+    import dataclasses
+
+    from actionbench.mini.benchmark import (EXEMPLAR_SEED, INSTANCE_HEIGHT_PX, INSTANCE_LIMB_SPREAD, action_instance,
+                                            exemplar_factors)
+    from actionbench.mini.skeleton import ANGLE_FIELDS
+
+    assert INSTANCE_LIMB_SPREAD >= 12
+    names = list(mini.actions)
+    for a, name in enumerate(names):
+        specs = [action_instance(name, EXEMPLAR_SEED + 100 * a + i, "person", colour, scene)
+                 for i, (colour, scene) in enumerate(exemplar_factors(a))]
+        canonical = HELD_OUT_ACTIONS[name].pose
+        offsets = np.array([[getattr(s.pose, f) - getattr(canonical, f) for f in ANGLE_FIELDS if f != "root"]
+                            for s in specs])
+        assert np.abs(offsets).max() > 10 and np.abs(offsets).max() <= INSTANCE_LIMB_SPREAD
+        tilts = [s.pose.root - canonical.root for s in specs]
+        assert np.std(tilts) > 2  # the camera's roll differs between exemplars
+        heights = [s.height_px for s in specs]
+        assert INSTANCE_HEIGHT_PX[0] <= min(heights) and max(heights) <= INSTANCE_HEIGHT_PX[1]
+        assert max(heights) - min(heights) > 2
+        assert all(dataclasses.replace(s, seed=0) != dataclasses.replace(specs[0], seed=0) for s in specs[1:])
+
+
+def test_actions_are_mini_renders_and_the_benchmark_says_its_scorers_read_them(mini):
+    from actionbench.data.domains import benchmark_domain
+
+    assert benchmark_domain(mini) == "mini-render"
+    assert {a.domain for a in mini.actions.values()} == {"mini-render"}
+
+
+def test_every_protocol_subject_is_read_back_from_its_prompt(mini):
+    from actionbench.mini.benchmark import SUBJECTS, subject_factors
+
+    for subject, factors in zip(mini.protocol.subjects, SUBJECTS):
+        assert subject_factors(subject.text) == factors
+        assert subject_factors(mini.protocol.prompt(subject)) == factors
+    assert subject_factors("a blue cat on a beach <A>") == ("cat", "blue", "beach")
+    assert subject_factors("a photo of a person") is None

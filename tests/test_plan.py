@@ -19,7 +19,12 @@ def test_a_method_without_its_weights_is_left_out_of_all_with_a_notice(fixture_b
         "method controlnet_pose left out: controlnet_pose needs ControlNet-OpenPose weights and "
         "controlnet_pose.controlnet_model is not set: pass --set controlnet_pose.controlnet_model=PATH_OR_HUB_ID "
         "(a diffusers ControlNetModel for your base, e.g. lllyasviel/sd-controlnet-openpose for SD 1.5), or leave "
-        "controlnet_pose out of --methods."]
+        "controlnet_pose out of --methods.",
+        "method oracle left out: oracle draws with the mini world's renderer and action 'arms_up' is not one of its "
+        "held-out actions: run it with --benchmark mini, or leave it out of --methods.",
+        "method wrong_action left out: wrong_action draws with the mini world's renderer and action 'arms_up' is not "
+        "one of its held-out actions: run it with --benchmark mini, or leave it out of --methods."]
+    assert {"copy_exemplar", "blank"} <= set(plan.methods)  # the controls that run anywhere join "all"
 
 
 def test_the_same_method_named_explicitly_stops_the_run(fixture_benchmark):

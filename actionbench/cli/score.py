@@ -77,6 +77,9 @@ def resolve_action(benchmark, spec: str):
     folder = Path(spec).expanduser()
     if (folder / ACTION_FILE).is_file():
         action = load_action(folder, source="custom")
+        from actionbench.data.domains import check_domain
+
+        check_domain(benchmark, action)
         return benchmark.with_actions({action.name: action}), action
     return benchmark, resolve_actions(benchmark, [spec])[0]
 

@@ -4,7 +4,9 @@ Leave-one-out (``actionbench.metrics.judge_validation``): each exemplar is judge
 against every chosen action, with itself removed from its own action's exemplars. Prints detection
 rate, top-1 accuracy, recall per action, the confusion matrix, the ROC AUC of same-action versus
 different-action similarity and the rates of the calibrated yes/no judgement; ``--json`` writes
-``{"accuracy", "detection_rate", "auc", "per_action": {name: recall}, ...}``.
+``{"accuracy", "detection_rate", "auc", "per_action": {name: recall}, ...}``. On a benchmark whose
+world can draw its truth (``WORLD_TRUTHS``: mini), also the judge against renders of every subject
+doing every action at several image qualities (``"world_truth"`` in the JSON; docs/judge.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def add_parser(subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     from actionbench.config import from_dict
     from actionbench.data import get_benchmark, resolve_actions
+    from actionbench.data.domains import foreign_actions, left_out_notice
     from actionbench.fileio import atomic_write_json
     from actionbench.metrics.judge import JudgeSettings
     from actionbench.metrics.judge_validation import validate_judge
@@ -41,14 +44,25 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     benchmark = get_benchmark(args.benchmark)
     actions = resolve_actions(benchmark, args.actions)
+    if args.actions.strip() == "all":
+        for action in foreign_actions(benchmark):
+            print(f"actionbench: note: {left_out_notice(action, benchmark)}", file=sys.stderr)
     scorers, settings = scorers_and_settings(args.assignments, benchmark.defaults)
     judge_settings = from_dict(JudgeSettings, settings.get("judge", {}), "settings for metric judge")
-    result = validate_judge(benchmark, actions, scorers, judge_settings, device=resolve_device(scorers.device))
+    device = resolve_device(scorers.device)
+    shared: dict = {}
+    result = validate_judge(benchmark, actions, scorers, judge_settings, device=device, shared=shared)
     for note in result.notes:
         print(f"actionbench: note: {note}", file=sys.stderr)
     print(report(result, time.perf_counter() - started))
+    figures = result.to_json()
+    truth = world_truth(benchmark, actions, scorers, judge_settings, device, shared)
+    if truth is not None:
+        print("")
+        print(truth_report(truth))
+        figures["world_truth"] = [level.to_json() for level in truth]
     if args.json:
-        atomic_write_json(Path(args.json), result.to_json())
+        atomic_write_json(Path(args.json), figures)
         print(f"figures written to {args.json}")
     return 0
 
@@ -88,3 +102,47 @@ def report(result, seconds: float) -> str:
         lines.append(f"{name.ljust(width)} {len(mine):3d}  {sum(j.detected for j in mine):5d}  "
                      f"{result.recall(name):6.3f}  | {'':10} " + " ".join(f"{c:7d}" for c in matrix[k]) + mark)
     return "\n".join(lines)
+
+
+def world_truth(benchmark, actions, scorers, settings, device: str, shared: dict):
+    """The judge against images whose action the benchmark's world knows (None: it registers none)."""
+    from actionbench.metrics.judge_validation import WORLD_TRUTHS, judge_against_truth
+
+    from actionbench.data.domains import benchmark_domain
+
+    # a world's truth is drawn by its renderer: only for the benchmark of that name and of its domain
+    if benchmark.name not in WORLD_TRUTHS.names() or benchmark_domain(benchmark) != actions[0].domain:
+        return None
+    levels = WORLD_TRUTHS.get(benchmark.name)(benchmark, [a.name for a in actions])
+    return judge_against_truth(benchmark, actions, levels, scorers, settings, device=device, shared=shared)
+
+
+def truth_report(results) -> str:
+    """Per degradation level: its measured distance, the judge's rates, the worst action, the curve."""
+    from actionbench.metrics.judge_validation import CURVE_THRESHOLDS
+
+    first = results[0]
+    per_action = len(first.labels) // max(len(first.actions), 1)
+    lines = [f"against the world's truth: {per_action} renders of each of {len(first.actions)} actions (the protocol's "
+             f"subjects), judged against every action with the board's threshold {first.threshold:.3f}; positives: "
+             f"the action's own renders (the oracle control), negatives: other actions' (the wrong_action control)",
+             f"{'level':28} {'distance':>8} {'sharp':>6} {'found':>6} {'own':>6} {'other':>6} {'bal.acc':>7}  "
+             f"{'worst own':>14} {'worst other':>16}  best threshold (bal.acc)",
+             ]
+    for result in results:
+        own, other, balanced = result.rates()
+        per = result.per_action()
+        worst_own = min(per, key=lambda a: per[a][0])
+        worst_other = max(per, key=lambda a: per[a][1])
+        best_t, best_b = result.best()
+        lines.append(f"{result.level.name:28} {result.level.distance:8.1f} {result.level.sharpness:6.1f} "
+                     f"{result.detection_rate:6.3f} {own:6.3f} {other:6.3f} {balanced:7.3f}  "
+                     f"{worst_own[:8]:>8} {per[worst_own][0]:5.2f} {worst_other[:10]:>10} {per[worst_other][1]:5.2f}  "
+                     f"{best_t:.3f} ({best_b:.3f})")
+    lines.append("distance: mean absolute difference from the renders (0-255); sharp: mean gradient magnitude; "
+                 "own: renders accepted as their own action; other: accepted as another")
+    lines.append("balanced accuracy by threshold: " + " ".join(f"{t:.2f}" for t in CURVE_THRESHOLDS))
+    for result in results:
+        lines.append(f"  {result.level.name:28} " + " ".join(f"{result.rates(t)[2]:.2f}" for t in CURVE_THRESHOLDS))
+    return "\n".join(lines)
+

@@ -53,11 +53,15 @@ def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:
 
 
 def resolve_actions(benchmark: Benchmark, spec: str | list[str]) -> list[Action]:
-    """The actions named in ``spec``; names compare case-insensitively (``CHEER`` is ``cheer``)."""
+    """The named actions (case-insensitively: ``CHEER`` is ``cheer``), or with ``all`` every action the
+    benchmark's scorers were made for (:mod:`.domains`: an action of another domain is refused by name,
+    and left out of ``all``)."""
+    from actionbench.data.domains import check_domain, fits
+
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]
     if [n.lower() for n in names] == ["all"]:
-        return list(benchmark.actions.values())
+        return [a for a in benchmark.actions.values() if fits(benchmark, a)]
     if not names:
         raise ActionBenchError("no action given", "name at least one action, or 'all'")
     by_lower = {name.lower(): name for name in benchmark.actions}
@@ -65,7 +69,10 @@ def resolve_actions(benchmark: Benchmark, spec: str | list[str]) -> list[Action]
     if missing:
         raise ActionBenchError(f"unknown action '{missing[0]}' in benchmark {benchmark.name}",
                                f"choose one of {', '.join(sorted(benchmark.actions))}, or 'all'")
-    return [benchmark.actions[name] for name in dict.fromkeys(by_lower[n.lower()] for n in names)]
+    chosen = [benchmark.actions[name] for name in dict.fromkeys(by_lower[n.lower()] for n in names)]
+    for action in chosen:
+        check_domain(benchmark, action)
+    return chosen
 
 
 __all__ = ["Action", "Benchmark", "Exemplar", "Protocol", "Subject", "BENCHMARKS", "get_benchmark",

@@ -19,7 +19,7 @@ import tomli_w
 
 from actionbench.data.captions import DEFAULT_TEMPLATE, TEXT_JSON, context_from_template, read_text_json
 from actionbench.data.folder import ACTION_FILE, load_action
-from actionbench.data.model import Action
+from actionbench.data.model import PHOTO, Action
 from actionbench.data.official import official_action_names
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_text, file_sha256
@@ -107,7 +107,7 @@ def check_images(folder: Path) -> list[CheckedImage]:
 
 
 def action_spec(name: str, description: str, images: list[CheckedImage], mirror_invariant: bool) -> dict:
-    return {"name": name, "description": description, "mirror_invariant": mirror_invariant,
+    return {"name": name, "description": description, "mirror_invariant": mirror_invariant, "domain": PHOTO,
             "exemplars": [{"file": image.path.name, "sha256": image.sha256, "template": image.template,
                            "context": context_from_template(image.template)} for image in images]}
 

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from actionbench.data.model import SUBJECT_KINDS, Action, Benchmark, Exemplar, Protocol, Subject
+from actionbench.data.model import DOMAINS, PHOTO, SUBJECT_KINDS, Action, Benchmark, Exemplar, Protocol, Subject
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import file_sha256
 
@@ -51,8 +51,13 @@ def load_action(folder: Path, source: str = "custom") -> Action:
     if not exemplars:
         raise ActionBenchError(f"action '{name}' in {folder} has no exemplar images",
                                "list them under [[exemplars]] in action.toml")
+    domain = spec.get("domain", PHOTO)
+    if domain not in DOMAINS:
+        raise ActionBenchError(f"action '{name}' has domain '{domain}'",
+                               f"set domain in {folder / ACTION_FILE} to one of {', '.join(DOMAINS)}")
     return Action(name=name, description=description, exemplars=tuple(exemplars),
-                  mirror_invariant=bool(spec.get("mirror_invariant", False)), source=source, root=folder)
+                  mirror_invariant=bool(spec.get("mirror_invariant", False)), source=source, root=folder,
+                  domain=domain)
 
 
 def protocol_from_dict(spec: dict[str, Any]) -> Protocol:

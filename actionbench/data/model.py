@@ -16,6 +16,10 @@ from actionbench.fileio import stable_hash
 
 ACTION_PLACEHOLDER = "{action}"
 SUBJECT_KINDS = ("human", "animal", "other")
+# What an action's exemplar images are, so that scorers made for one kind never read the other
+# (a keypoint network trained on 32-px renders reads photos badly): see actionbench/data/domains.py.
+PHOTO, MINI_RENDER = "photo", "mini-render"
+DOMAINS = (PHOTO, MINI_RENDER)
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Action:
     mirror_invariant: bool = False  # True when the mirror image counts as the same action (yoga poses)
     source: str = "custom"  # the benchmark it belongs to, or "custom"
     root: Path | None = None
+    domain: str = PHOTO  # what the exemplars are (one of DOMAINS); not in the version: it names, not changes, them
 
     @property
     def version(self) -> str:

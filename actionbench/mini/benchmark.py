@@ -13,6 +13,7 @@ appearance into its identifier draws people for "a cat <A>", and the subject met
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -20,16 +21,25 @@ import numpy as np
 import tomli_w
 
 from actionbench.data.folder import BENCHMARK_FILE, load_benchmark
-from actionbench.data.model import Benchmark
+from actionbench.data.model import MINI_RENDER, Benchmark
 from actionbench.fileio import atomic_path, atomic_write_text, file_sha256, stable_hash
-from actionbench.mini.scenes import random_spec, render
+from actionbench.mini.scenes import RenderSpec, random_spec, render
 from actionbench.mini.world import COLOURS, GENERIC_NOUN, HELD_OUT_ACTIONS, SCENE_PHRASES, SPECIES, article
 from actionbench.paths import cache_dir
 
 NAME = "mini"
 EXEMPLARS_PER_ACTION = 10
-EXEMPLAR_JITTER = 6.0  # degrees; the same action varies a little between exemplars, as between photos
 EXEMPLAR_SEED = 4_000_000
+
+# How one instance of an action differs from another, as photos of it do (docs/judge.md measures
+# what each choice does to the judge). Limb angles: every angle but the root uniform within this
+# many degrees of the action's pose (a photo's elbow is never at the textbook angle). Viewpoint:
+# the whole figure tilted (camera roll) by a normal angle of this spread, and the figure's size and
+# place in the frame. The world's skeleton has one set of bone lengths for every species (so a pose
+# means the same joints for a person and a cat), so proportions vary only through the limb angles.
+INSTANCE_LIMB_SPREAD = 16.0  # degrees (was 6 until issue 17: a threshold calibrated on near-copies)
+INSTANCE_TILT_SPREAD = 6.0  # degrees, standard deviation
+INSTANCE_HEIGHT_PX = (19.0, 26.0)  # pixels per body unit (a standing figure's height), uniform
 
 # (species, colour, scene) of each evaluation subject: every species in two contexts, so every
 # non-human subject has a person in its colour and scene among the subject metric's candidates and
@@ -71,6 +81,28 @@ def exemplar_factors(action_index: int) -> list[tuple[str, str]]:
     return [(str(colours[i % len(colours)]), str(scenes[i % len(scenes)])) for i in range(EXEMPLARS_PER_ACTION)]
 
 
+def action_instance(name: str, seed: int, species: str, colour: str, scene: str) -> RenderSpec:
+    """One instance of the held-out action ``name`` drawn from ``seed``: the exemplars are such
+    instances of people; the ``oracle`` control draws one of the prompted subject."""
+    spec = random_spec(seed, pose_name=name, species=species, colour=colour, scene=scene,
+                       jitter=INSTANCE_LIMB_SPREAD)
+    rng = np.random.default_rng([seed, 104729])
+    pose = dataclasses.replace(spec.pose, root=spec.pose.root + float(rng.normal(0.0, INSTANCE_TILT_SPREAD)))
+    return dataclasses.replace(spec, pose=pose, height_px=float(rng.uniform(*INSTANCE_HEIGHT_PX)))
+
+
+def subject_factors(text: str) -> tuple[str, str, str] | None:
+    """(species, colour, scene) of a subject written as :func:`subject_entry` writes it, found in
+    ``text`` (a subject's text or a prompt holding it); None when no world subject is in it."""
+    words = " ".join(text.split())
+    found = [(len(entry["text"]), factors) for factors, entry in _SUBJECT_TEXTS.items() if entry["text"] in words]
+    return max(found)[1] if found else None
+
+
+_SUBJECT_TEXTS = {(species, colour, scene): subject_entry(species, colour, scene)
+                  for species in SPECIES for colour in COLOURS for scene in SCENE_PHRASES}
+
+
 def _world_hash() -> str:
     """Hash of the world's source code: a change in drawing re-renders the cached exemplars."""
     folder = Path(__file__).resolve().parent
@@ -87,8 +119,7 @@ def write_benchmark_folder(folder: Path) -> Path:
         action = HELD_OUT_ACTIONS[name]
         exemplars = []
         for i, (colour, scene) in enumerate(exemplar_factors(a)):
-            spec = random_spec(EXEMPLAR_SEED + 100 * a + i, pose_name=name, species="person", colour=colour,
-                               scene=scene, jitter=EXEMPLAR_JITTER)
+            spec = action_instance(name, EXEMPLAR_SEED + 100 * a + i, "person", colour, scene)
             path = folder / name / f"{i + 1:02d}.png"
             from PIL import Image
 
@@ -99,11 +130,12 @@ def write_benchmark_folder(folder: Path) -> Path:
                               "template": f"{article(colour)} {colour} {GENERIC_NOUN} {{}} {SCENE_PHRASES[scene]}",
                               "context": context})
         atomic_write_text(folder / name / "action.toml", tomli_w.dumps(
-            {"name": name, "description": action.description, "mirror_invariant": False, "exemplars": exemplars}))
+            {"name": name, "description": action.description, "mirror_invariant": False, "domain": MINI_RENDER,
+             "exemplars": exemplars}))
     atomic_write_text(folder / BENCHMARK_FILE, tomli_w.dumps({
         "name": NAME,
         "actions": names,
-        "defaults": {"base_model": "mini", "scorers": {"clip_model": "mini", "pose_backend": "mini"},
+        "defaults": {"base_model": "mini", "domain": MINI_RENDER, "scorers": {"clip_model": "mini", "pose_backend": "mini"},
                      "methods": METHOD_DEFAULTS},
         "protocol": {**PROTOCOL, "subjects": [subject_entry(*s) for s in SUBJECTS]},
     }))
