@@ -18,13 +18,27 @@ from actionbench.config import ScorerConfig
 from actionbench.data import Action, Benchmark, Subject
 
 
+ROLES = ("", "action", "subject", "total", "diagnostic")
+
+
 @dataclass(frozen=True)
 class ScoreInfo:
+    """What a score means, declared by its metric and written to the run's ``scores.json``.
+
+    ``role``: "action" and "subject" are the candidate axes of the board's trade-off plot (and, for a
+    binary score, the paper's Action and Subject columns; "total" is its Total); "diagnostic" is a
+    number that explains the others (detection rates, which path decided, a threshold) rather than
+    ranks methods: the board folds it away, the CSV keeps it. ``label`` is the column's short title
+    and ``scale`` its unit or range, both shown in the board's header (the name when empty).
+    """
+
     name: str  # column name in the run store and on the board, e.g. "pose_oks"
     description: str
     higher_is_better: bool = True
     kind: str = "continuous"  # "continuous", or "binary" for per-image 0/1 judgements (shown as %)
-    role: str = ""  # "action" or "subject": the axes of the board's trade-off plot; "" for neither
+    role: str = ""  # one of ROLES
+    label: str = ""  # the board's column title, e.g. "Pose OKS"; "" for the name
+    scale: str = ""  # the unit or range shown under the title, e.g. "0–1" or "0–100"
 
 
 @dataclass(frozen=True)
