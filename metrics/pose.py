@@ -31,6 +31,7 @@ from actionbench.errors import ActionBenchError
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
 from actionbench.metrics.features import exemplar_poses, image_poses, metric_settings, open_images
+from actionbench.metrics.notes import note_unreadable_exemplars
 from actionbench.metrics.oks import AREA, SCALES, VISIBLE, PoseMatch, nearest_exemplar
 from actionbench.metrics.pose_backends import Pose
 
@@ -84,6 +85,7 @@ class PoseAgreement(Metric):
                                    f"choose one of {', '.join(SCALES)}")
         mirror = context.action.mirror_invariant if settings.mirror is None else settings.mirror
         exemplars = exemplar_poses(context, context.action)
+        note_unreadable_exemplars(context, context.action, self.name, "the nearest of the others counts")
         no_exemplar = (None if any(p is not None for p in exemplars)
                        else f"no exemplar of action {context.action.name} shows a detectable person")
         paths = [r.path for r in records]

@@ -240,3 +240,21 @@ def test_a_side_view_with_shoulders_2px_apart_is_undefined_not_a_confident_numbe
     assert pose_similarity(pose(noisy), pose(side)) > 0.9
     # the threshold: a unit at MIN_UNIT of the figure's extent is still sound
     assert 3.1 / 115 < MIN_UNIT < 100 / 255
+
+
+def test_coco_area_scale_is_pycocotools_with_the_exemplars_keypoint_box_as_its_area():
+    """``scale="coco_area"``: COCO's own scale, the area pycocotools' loadRes gives a keypoint object (the
+    box around its keypoints), here the exemplar's visible ones in the common frame."""
+    exemplar = STANDING.copy()
+    figure = limbs_wrong()
+    torso_scaled = pose_similarity(pose(figure), pose(exemplar))
+    coco_scaled = pose_similarity(pose(figure), pose(exemplar), scale="coco_area")
+    norm_exemplar, norm_figure = normalise(exemplar, "torso"), normalise(figure, "torso")
+    box = norm_exemplar.max(axis=0) - norm_exemplar.min(axis=0)
+    reference = pycocotools_oks([norm_exemplar + 10.0], [np.ones(17, bool)], [box[0] * box[1]],
+                                [norm_figure + 10.0])[0, 0]
+    assert coco_scaled == pytest.approx(reference, abs=1e-6)
+    # the standing body's box (0.7 x 2.55 torso lengths) is smaller than the torso scale's 1.7: errors cost more
+    assert box[0] * box[1] < AREA and coco_scaled < torso_scaled
+    with pytest.raises(ValueError, match="unknown OKS scale 'box'"):
+        pose_similarity(pose(figure), pose(exemplar), scale="box")

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 from skimage import data
 
+from actionbench.errors import ActionBenchError
 from actionbench.imageio import open_rgb
 from actionbench.metrics import METRICS
 from actionbench.metrics.features import exemplar_poses, pose_backend
@@ -126,3 +127,18 @@ def test_exemplar_poses_are_cached_on_disk_per_action_version(tmp_path, monkeypa
     context.shared[("pose_backend", "mediapipe")] = Refuses()
     again = exemplar_poses(context, action)
     assert np.array_equal(again[0].keypoints, first[0].keypoints) and again[1] is None
+
+
+def test_pose_scale_setting_is_checked_and_coco_area_is_another_number(tmp_path):
+    exemplar = save(data.astronaut(), tmp_path / "astronaut.png")
+    variant = save(astronaut_variants()["flipped, cropped, shrunk"], tmp_path / "variant.png")
+    action = action_from_files("astronaut_pose", [exemplar], mirror=True)
+    values = {}
+    for scale in ("torso", "coco_area"):
+        context = context_for(benchmark_of([action]), action, settings={"scale": scale})
+        values[scale] = METRICS.get("pose")().score(records_for([variant], action), context)[0].values["pose_oks"]
+    assert 0 < values["torso"] < 1 and 0 < values["coco_area"] < 1 and values["torso"] != values["coco_area"]
+    with pytest.raises(ActionBenchError) as error:
+        METRICS.get("pose")().score(records_for([variant], action),
+                                    context_for(benchmark_of([action]), action, settings={"scale": "box"}))
+    assert str(error.value) == "settings for metric pose: scale 'box' is unknown: choose one of torso, coco_area."
