@@ -254,7 +254,7 @@ def test_coco_area_scale_is_pycocotools_with_the_exemplars_keypoint_box_as_its_a
     reference = pycocotools_oks([norm_exemplar + 10.0], [np.ones(17, bool)], [box[0] * box[1]],
                                 [norm_figure + 10.0])[0, 0]
     assert coco_scaled == pytest.approx(reference, abs=1e-6)
-    # the standing body's box (0.7 x 2.55 torso lengths) is smaller than the torso scale's 1.7: errors cost more
-    assert box[0] * box[1] < AREA and coco_scaled < torso_scaled
+    # the standing body's box, 0.7 x 2.55 = 1.79 torso lengths squared, is a little more than the torso scale's 1.7
+    assert box[0] * box[1] > AREA and coco_scaled > torso_scaled
     with pytest.raises(ValueError, match="unknown OKS scale 'box'"):
         pose_similarity(pose(figure), pose(exemplar), scale="box")
