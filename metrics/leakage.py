@@ -122,9 +122,11 @@ class AppearanceLeakage(Metric):
     reference_method = "plain"
     scores = (
         ScoreInfo("leakage", "context similarity to the nearest exemplar outside the person, minus the same for "
-                  "the plain-prompt image of the same subject and seed (0: no leakage)", False),
+                  "the plain-prompt image of the same subject and seed (0: no leakage)", False, label="Leakage",
+                  scale="−1–1, 0 = none"),
         ScoreInfo("context_similarity", "colour-histogram intersection with the nearest exemplar, outside the "
-                  "person (0-1)", False),
+                  "person (0-1); leakage is this minus the plain prompt's", False, role="diagnostic",
+                  label="Context similarity", scale="0–1"),
     )
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:

@@ -73,7 +73,7 @@ class PoseAgreement(Metric):
                   label="Pose OKS", scale="0–1, all images, no person = 0"),
         ScoreInfo("pose_oks_detected", "torso-scaled OKS between the image's pose and the nearest exemplar pose, "
                   "over the images in which a person is found only (read beside pose_detected)", True,
-                  label="Pose OKS, detected", scale="0–1, images with a person"),
+                  role="action", label="Pose OKS, detected", scale="0–1, images with a person"),
         ScoreInfo("pose_detected", "1 when the pose model finds a person in the image", True, kind="binary",
                   role="diagnostic", label="Person found"),
     )
