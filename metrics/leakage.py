@@ -30,6 +30,7 @@ from PIL import Image
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
 from actionbench.metrics.features import cached_per_file, file_key, image_poses, open_images, per_file_cache
+from actionbench.metrics.notes import note_unreadable_exemplars
 from actionbench.metrics.segmentation import person_weight
 
 BINS = 8
@@ -134,6 +135,7 @@ class AppearanceLeakage(Metric):
         if all(e is None for e in exemplars):
             reason = f"no exemplar of action {context.action.name} could be read or shows any background"
             return [self.failed(reason) for _ in records]
+        note_unreadable_exemplars(context, context.action, self.name, "the nearest of the others counts")
         paths = [r.path for r in records]
         images, failures = open_images(paths)
         histograms = image_histograms(context, paths, images)
