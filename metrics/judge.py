@@ -195,10 +195,10 @@ class ActionJudge(Metric):
                   True, kind="binary", role="subject"),
         ScoreInfo("total_correct", "1 when both the action and the subject are right", True, kind="binary"),
         ScoreInfo("judged_by_pose", "1 when the pose path decided the action judgement, 0 when CLIP did",
-                  True, kind="binary", role="diagnostic"),
+                  True, kind="binary", role="diagnostic", label="Judged by pose"),
         ScoreInfo("judge_threshold", "the judge's decision threshold on pose similarity, calibrated from the "
                   "benchmark's exemplars (leave-one-out); it names the calibration the judgements used", True,
-                  role="diagnostic"),
+                  role="diagnostic", label="Judge threshold"),
     )
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:

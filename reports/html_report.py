@@ -19,6 +19,7 @@ import base64
 import hashlib
 import io
 import math
+import re
 import textwrap
 import time
 from dataclasses import dataclass
@@ -108,7 +109,8 @@ def _axis_label(score: str, label: str, info: dict) -> str:
     title = label if label == score else f"{label} ({score})"
     unit = "%" if info.get("kind") == "binary" else info.get("scale", "")
     title += f", {unit}" if unit else ""
-    return "\n".join(textwrap.wrap(f"{title}: {info.get('description', '')}".rstrip(": "), 70))
+    description = re.sub(r"\s*\([^()]*\)", "", str(info.get("description", "")))  # asides stay in the legend
+    return "\n".join(textwrap.wrap(f"{title}: {description}".rstrip(": "), 80, max_lines=3, placeholder=" …"))
 
 
 def tradeoff_plot(board: pd.DataFrame, axes: TradeoffAxes | None, infos: dict | None = None,
@@ -166,9 +168,9 @@ def csp_hash(script: str) -> str:
 
 
 def table(board: pd.DataFrame, action: str, scores: list[str], infos: dict,
-          controls: set[str] = frozenset()) -> dict:
+          controls: set[str] = frozenset(), mark_best: bool = True) -> dict:
     """Rows for one table: each cell has its mean, its CI, a sort value and whether it is the column's
-    best (among the methods that are not controls)."""
+    best (among the methods that are not controls; with ``mark_best``)."""
     part = board[board["action"] == action]
     methods = sorted(part["method"].unique())
     cells = {(r.method, r.score): r for r in part.itertuples()}
@@ -176,7 +178,7 @@ def table(board: pd.DataFrame, action: str, scores: list[str], infos: dict,
     for score in scores:
         values = [cells[(m, score)].mean for m in methods
                   if m not in controls and (m, score) in cells and not math.isnan(cells[(m, score)].mean)]
-        if len(set(values)) > 1:  # a column where every method ties has no best
+        if mark_best and len(set(values)) > 1:  # a column where every method ties has no best
             best[score] = max(values) if infos.get(score, {}).get("higher_is_better", True) else min(values)
     rows = []
     for method in methods:
@@ -254,7 +256,7 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
         headline=columns(headline, data.infos, labels), folded=columns(folded, data.infos, labels),
         duplicates={s: labels.get(d, d) for s, d in duplicates.items()}, controls=sorted(controls),
         overall=table(board, OVERALL, headline, data.infos, controls),
-        overall_folded=table(board, OVERALL, folded, data.infos, controls),
+        overall_folded=table(board, OVERALL, folded, data.infos, controls, mark_best=False),  # explain, not rank
         per_action=[table(board, a, headline, data.infos, controls) for a in actions],
         descriptions={a: data.descriptions.get(a, "") for a in actions}, prompts=prompts,
         base_models=sorted({str(m["base_model"]["name"]) for m in data.manifests.values()}),

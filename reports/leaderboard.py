@@ -96,8 +96,10 @@ def duplicate_scores(data: RunData) -> dict[str, str]:
 
     Two metrics may report the same decision (the judge's Subject is the ``subject`` metric's top-1
     zero-shot pick, so that Total can be its product with Action): the board shows it once and says
-    so. Only scores of the same role and kind are compared, and only values identical on every image
-    of the run (NaN where NaN) count; the CSV keeps both.
+    so. Only binary judgements of the same role are compared (continuous scores that agree on a run,
+    such as the pose OKS over all images and over detected ones when every image shows a person,
+    stay side by side: they are defined apart), and only values identical on every image of the run
+    (NaN where NaN) count; the CSV keeps both.
     """
     scores = data.scores
     if scores.empty:
@@ -108,7 +110,7 @@ def duplicate_scores(data: RunData) -> dict[str, str]:
     duplicates: dict[str, str] = {}
     for i, score in enumerate(order):
         info = data.infos.get(score, {})
-        if not info.get("role") or is_diagnostic(info):
+        if not info.get("role") or is_diagnostic(info) or info.get("kind") != "binary":
             continue
         for earlier in order[:i]:
             other = data.infos.get(earlier, {})

@@ -206,3 +206,15 @@ def test_report_writes_the_board_with_tex_in_a_score_description(tmp_path):
     text = paths.html.read_text()
     assert 'id="tradeoff"' in text and r"Pose $\alpha" in text
     assert ordered_scores(["pose_oks", "action_correct"], infos) == ["action_correct", "pose_oks"]
+
+
+def test_continuous_scores_that_agree_on_a_run_stay_side_by_side(tmp_path):
+    """Every image shows a person: pose OKS over all images equals the one over detected images, yet
+    both are shown (they are defined apart, and the issue asks for them beside each other)."""
+    def all_detected(method, action, subject, seed):
+        values = mini_like_values(method, action, subject, seed)
+        values.update(pose_detected=1.0, judged_by_pose=1.0, pose_oks=0.5 + 0.01 * seed, pose_oks_detected=0.5 + 0.01 * seed)
+        return values
+
+    data = load_runs([write_run(tmp_path / "run", all_detected, methods=("adi", "dreambooth"), infos=INFOS)])
+    assert duplicate_scores(data) == {"subject_top1": "subject_correct"}

@@ -193,9 +193,9 @@ def wide_board(tmp_path_factory) -> Path:
     return root / "out" / "leaderboard.html"
 
 
-def test_the_headline_table_fits_a_laptop_screen_without_scrolling(wide_board):
-    with report_browser.launch() as launched:
-        page = launched.new_page(viewport=LAPTOP)
+def test_the_headline_table_fits_a_laptop_screen_without_scrolling(browser, wide_board):
+    page = browser.new_page(viewport=LAPTOP)
+    try:
         page.goto(wide_board.resolve().as_uri(), wait_until="load")
         shot = wide_board.parent / "laptop.png"
         page.screenshot(path=str(shot))  # what a reader sees first (look at it when the layout changes)
@@ -214,3 +214,5 @@ def test_the_headline_table_fits_a_laptop_screen_without_scrolling(wide_board):
         assert not page.locator("#board-diagnostics").is_visible()  # folded away until asked for
         page.locator("#diagnostics summary").click()
         assert page.locator("#board-diagnostics").is_visible()
+    finally:
+        page.close()
