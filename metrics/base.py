@@ -19,6 +19,7 @@ from actionbench.data import Action, Benchmark, Subject
 
 
 ROLES = ("", "action", "subject", "total", "diagnostic")
+KINDS = ("continuous", "binary")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class ScoreInfo:
     role: str = ""  # one of ROLES
     label: str = ""  # the board's column title, e.g. "Pose OKS"; "" for the name
     scale: str = ""  # the unit or range shown under the title, e.g. "0–1" or "0–100"
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:  # a typo ("diagnostics") would put the score in the wrong place silently
+            raise ValueError(f"score {self.name}: role {self.role!r} is not one of {', '.join(map(repr, ROLES))}")
+        if self.kind not in KINDS:
+            raise ValueError(f"score {self.name}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
 
 
 @dataclass(frozen=True)

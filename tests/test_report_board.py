@@ -218,3 +218,13 @@ def test_continuous_scores_that_agree_on_a_run_stay_side_by_side(tmp_path):
 
     data = load_runs([write_run(tmp_path / "run", all_detected, methods=("adi", "dreambooth"), infos=INFOS)])
     assert duplicate_scores(data) == {"subject_top1": "subject_correct"}
+
+
+def test_a_score_declares_a_known_role_and_kind():
+    from actionbench.metrics.base import ScoreInfo
+
+    with pytest.raises(ValueError, match="score x: role 'diagnostics' is not one of"):
+        ScoreInfo("x", "a typo", role="diagnostics")
+    with pytest.raises(ValueError, match="score x: kind 'percent' is not one of continuous, binary"):
+        ScoreInfo("x", "a typo", kind="percent")
+    assert ScoreInfo("x", "fine", kind="binary", role="diagnostic").role == "diagnostic"
