@@ -3,8 +3,10 @@
 A metric turns a batch of generated images (with what was asked for: action, subject, prompt) into
 named per-image scores. It declares those scores up front (:class:`ScoreInfo`), so reports know
 each score's meaning and direction without importing the metric. An image that cannot be scored
-(unreadable, no person found) gets NaN values and a ``failure`` reason, never an exception that
-stops the run.
+(unreadable, nothing to compare with) gets NaN values and a ``failure`` reason, never an exception
+that stops the run; NaN means undefined and is left out of means. Where the reason is the method's
+own failure (no person drawn), the metric scores it as such (``pose_oks`` = 0) and still gives the
+reason.
 """
 
 from __future__ import annotations
