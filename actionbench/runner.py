@@ -84,7 +84,7 @@ def _score_infos(plan: Plan, store: RunStore) -> dict[str, dict]:
     infos = dict(store.score_infos())
     for name in plan.metrics:
         for info in METRICS.get(name).scores:
-            infos[info.name] = {"metric": name, "description": info.description,
-                                "higher_is_better": info.higher_is_better, "kind": info.kind,
-                                "role": info.role}
+            declared = dataclasses.asdict(info)
+            del declared["name"]
+            infos[info.name] = {"metric": name, **declared}
     return infos

@@ -10,8 +10,9 @@ from actionbench.registry import Registry
 METRICS = Registry("metric")
 
 _BUILTIN: list[tuple[str, str, str]] = [
-    ("pose", "pose", "pose agreement: COCO OKS to the nearest exemplar pose (torso-normalised), detection rate"),
-    ("clip", "clip_score", "CLIP-T (image vs the prompt with the action in words) and CLIP-I (image vs exemplars)"),
+    ("pose", "pose", "pose agreement: torso-scaled OKS to the nearest exemplar pose (no person = 0), detection rate"),
+    ("clip", "clip_score", "CLIP-T (raw cosine, image vs the prompt with the action in words), CLIPScore (0-100) "
+                           "and CLIP-I (image vs exemplars)"),
     ("subject", "subject", "subject fidelity: CLIP zero-shot among the protocol's subjects picks the prompted one"),
     ("leakage", "leakage", "appearance leakage: colour similarity to exemplars outside the person, vs plain prompt"),
     ("judge", "judge", "the paper's Action / Subject / Total per image, automated (body and hand pose vs the "

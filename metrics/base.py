@@ -3,8 +3,10 @@
 A metric turns a batch of generated images (with what was asked for: action, subject, prompt) into
 named per-image scores. It declares those scores up front (:class:`ScoreInfo`), so reports know
 each score's meaning and direction without importing the metric. An image that cannot be scored
-(unreadable, no person found) gets NaN values and a ``failure`` reason, never an exception that
-stops the run.
+(unreadable, nothing to compare with) gets NaN values and a ``failure`` reason, never an exception
+that stops the run; NaN means undefined and is left out of means. Where the reason is the method's
+own failure (no person drawn), the metric scores it as such (``pose_oks`` = 0) and still gives the
+reason.
 """
 
 from __future__ import annotations
@@ -18,13 +20,34 @@ from actionbench.config import ScorerConfig
 from actionbench.data import Action, Benchmark, Subject
 
 
+ROLES = ("", "action", "subject", "total", "diagnostic")
+KINDS = ("continuous", "binary")
+
+
 @dataclass(frozen=True)
 class ScoreInfo:
+    """What a score means, declared by its metric and written to the run's ``scores.json``.
+
+    ``role``: "action" and "subject" are the candidate axes of the board's trade-off plot (and, for a
+    binary score, the paper's Action and Subject columns; "total" is its Total); "diagnostic" is a
+    number that explains the others (detection rates, which path decided, a threshold) rather than
+    ranks methods: the board folds it away, the CSV keeps it. ``label`` is the column's short title
+    and ``scale`` its unit or range, both shown in the board's header (the name when empty).
+    """
+
     name: str  # column name in the run store and on the board, e.g. "pose_oks"
     description: str
     higher_is_better: bool = True
     kind: str = "continuous"  # "continuous", or "binary" for per-image 0/1 judgements (shown as %)
-    role: str = ""  # "action" or "subject": the axes of the board's trade-off plot; "" for neither
+    role: str = ""  # one of ROLES
+    label: str = ""  # the board's column title, e.g. "Pose OKS"; "" for the name
+    scale: str = ""  # the unit or range shown under the title, e.g. "0–1" or "0–100"
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:  # a typo ("diagnostics") would put the score in the wrong place silently
+            raise ValueError(f"score {self.name}: role {self.role!r} is not one of {', '.join(map(repr, ROLES))}")
+        if self.kind not in KINDS:
+            raise ValueError(f"score {self.name}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
 
 
 @dataclass(frozen=True)

@@ -215,9 +215,10 @@ class ActionJudge(Metric):
                   True, kind="binary", role="subject"),
         ScoreInfo("total_correct", "1 when both the action and the subject are right", True, kind="binary"),
         ScoreInfo("judged_by_pose", "1 when the pose path decided the action judgement, 0 when CLIP did",
-                  True, kind="binary"),
+                  True, kind="binary", role="diagnostic", label="Judged by pose"),
         ScoreInfo("judge_threshold", "the judge's decision threshold on pose similarity, calibrated from the "
-                  "benchmark's exemplars (leave-one-out); it names the calibration the judgements used", True),
+                  "benchmark's exemplars (leave-one-out); it names the calibration the judgements used", True,
+                  role="diagnostic", label="Judge threshold"),
     )
 
     @staticmethod

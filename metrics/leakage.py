@@ -30,6 +30,7 @@ from PIL import Image
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
 from actionbench.metrics.features import cached_per_file, file_key, image_poses, open_images, per_file_cache
+from actionbench.metrics.notes import note_unreadable_exemplars
 from actionbench.metrics.segmentation import person_weight
 
 BINS = 8
@@ -122,9 +123,11 @@ class AppearanceLeakage(Metric):
     reference_method = "plain"
     scores = (
         ScoreInfo("leakage", "context similarity to the nearest exemplar outside the person, minus the same for "
-                  "the plain-prompt image of the same subject and seed (0: no leakage)", False),
+                  "the plain-prompt image of the same subject and seed (0: no leakage)", False, label="Leakage",
+                  scale="−1–1, 0 = none"),
         ScoreInfo("context_similarity", "colour-histogram intersection with the nearest exemplar, outside the "
-                  "person (0-1)", False),
+                  "person (0-1); leakage is this minus the plain prompt's", False, role="diagnostic",
+                  label="Context similarity", scale="0–1"),
     )
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
@@ -132,6 +135,7 @@ class AppearanceLeakage(Metric):
         if all(e is None for e in exemplars):
             reason = f"no exemplar of action {context.action.name} could be read or shows any background"
             return [self.failed(reason) for _ in records]
+        note_unreadable_exemplars(context, context.action, self.name, "the nearest of the others counts")
         paths = [r.path for r in records]
         images, failures = open_images(paths)
         histograms = image_histograms(context, paths, images)

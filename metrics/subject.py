@@ -74,7 +74,7 @@ class SubjectFidelity(Metric):
         ScoreInfo("subject_top1", "1 when CLIP zero-shot classification among the protocol's subjects picks "
                   "the prompted subject", True, kind="binary", role="subject"),
         ScoreInfo("subject_prob", "CLIP zero-shot probability of the prompted subject among the protocol's subjects",
-                  True),
+                  True, role="subject", label="Subject prob.", scale="0–1"),
     )
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:

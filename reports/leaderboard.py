@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from actionbench.stats import bootstrap_ci
@@ -56,23 +57,71 @@ def judgement_role(score: str, info: dict[str, Any]) -> str | None:
     return "total" if not role and "total" in score.lower() else None
 
 
+def is_diagnostic(info: dict[str, Any]) -> bool:
+    """A number that explains the others (declared ``role="diagnostic"``): folded away on the board."""
+    return info.get("role") == "diagnostic"
+
+
 def _rank(score: str, info: dict[str, Any]) -> int:
+    """Judgements first (Action, Subject, Total), other judgements, then the continuous scores of the
+    action, of the subject and the rest; diagnostics last."""
     role = judgement_role(score, info)
     if role is not None:
         return list(PAPER_JUDGEMENTS).index(role)
-    return len(PAPER_JUDGEMENTS) if info.get("kind") == "binary" else len(PAPER_JUDGEMENTS) + 1
+    if is_diagnostic(info):
+        return len(PAPER_JUDGEMENTS) + 4
+    if info.get("kind") == "binary":
+        return len(PAPER_JUDGEMENTS)
+    return len(PAPER_JUDGEMENTS) + {"action": 1, "subject": 2}.get(info.get("role", ""), 3)
 
 
 def ordered_scores(scores: Iterable[str], infos: dict[str, dict[str, Any]]) -> list[str]:
-    """The paper's column order: Action, Subject, Total, other judgements, then continuous scores."""
+    """The paper's column order: Action, Subject, Total, other judgements, continuous scores, diagnostics."""
     return sorted(set(scores), key=lambda s: (_rank(s, infos.get(s, {})), s))
 
 
 def column_labels(scores: list[str], infos: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Each score's column title: the paper's name for a judgement that is the only one of its role."""
+    """Each score's column title: the paper's name for a judgement that is the only one of its role,
+    else the label its metric declares, else its name."""
     roles = {s: judgement_role(s, infos.get(s, {})) for s in scores}
     labels = {}
     for score, role in roles.items():
         unique = role is not None and list(roles.values()).count(role) == 1
-        labels[score] = PAPER_JUDGEMENTS[role] if unique else score
+        labels[score] = PAPER_JUDGEMENTS[role] if unique else (infos.get(score, {}).get("label") or score)
     return labels
+
+
+def duplicate_scores(data: RunData) -> dict[str, str]:
+    """Scores that repeat an earlier one image for image: {duplicate: the score it repeats}.
+
+    Two metrics may report the same decision (the judge's Subject is the ``subject`` metric's top-1
+    zero-shot pick, so that Total can be its product with Action): the board shows it once and says
+    so. Only binary judgements of the same role are compared (continuous scores that agree on a run,
+    such as the pose OKS over all images and over detected ones when every image shows a person,
+    stay side by side: they are defined apart), and only values identical on every image of the run
+    (NaN where NaN) count; the CSV keeps both.
+    """
+    scores = data.scores
+    if scores.empty:
+        return {}
+    keyed = scores.drop_duplicates(["run", "method", "action", "image_id", "score"])
+    table = keyed.pivot(index=["run", "method", "action", "image_id"], columns="score", values="value")
+    order = ordered_scores(table.columns, data.infos)
+    duplicates: dict[str, str] = {}
+    for i, score in enumerate(order):
+        info = data.infos.get(score, {})
+        if not info.get("role") or is_diagnostic(info) or info.get("kind") != "binary":
+            continue
+        for earlier in order[:i]:
+            other = data.infos.get(earlier, {})
+            if earlier in duplicates or (other.get("role"), other.get("kind")) != (info.get("role"), info.get("kind")):
+                continue
+            if np.array_equal(table[score].to_numpy(dtype=float), table[earlier].to_numpy(dtype=float), equal_nan=True):
+                duplicates[score] = earlier
+                break
+    return duplicates
+
+
+def control_methods(data: RunData) -> set[str]:
+    """Methods the run manifests name as controls (known right answers: floors and ceilings)."""
+    return {str(m) for manifest in data.manifests.values() for m in manifest.get("controls", []) or []}

@@ -51,17 +51,19 @@ def test_clip_t_equals_torchmetrics_clipscore_on_the_same_model(tmp_path):
     action = action_from_files("raise", paths[:1], description="raising an arm")
     context = context_for(benchmark_of([action]), action, clip_model=str(folder))
     records = records_for(paths, action)
-    ours = [r.values["clip_t"] for r in METRICS.get("clip")().score(records, context)]
+    results = METRICS.get("clip")().score(records, context)
+    ours = [r.values["clip_t"] for r in results]
 
     model, processor = CLIPModel.from_pretrained(str(folder)).eval(), CLIPProcessor.from_pretrained(str(folder))
     reference = CLIPScore(model_name_or_path=lambda: (TensorFeatures(model), processor))
     positive = 0
-    for array, record, value in zip(arrays.values(), records, ours):
+    for array, record, value, result in zip(arrays.values(), records, ours, results):
         reference.reset()
         prompt = fill_action(record.prompt, "raising an arm")
         with torch.no_grad():
             expected = float(reference(torch.from_numpy(array).permute(2, 0, 1), prompt))
         assert max(value, 0.0) == pytest.approx(expected / 100.0, abs=1e-5)
+        assert result.values["clip_score"] == pytest.approx(expected, abs=1e-3)  # CLIPScore's own scale
         positive += value > 0.01
     assert positive >= 2  # the comparison is not all clipped zeros
 
@@ -92,10 +94,36 @@ def test_clip_metric_scores_are_the_documented_cosines(tmp_path):
         assert result.failure is None
         assert result.values["clip_t"] == pytest.approx(float(features[i] @ texts[i]), abs=1e-6)
         assert result.values["clip_i"] == pytest.approx(float(np.mean(exemplars @ features[i])), abs=1e-6)
+        assert result.values["clip_score"] == pytest.approx(100 * max(float(features[i] @ texts[i]), 0.0), abs=1e-4)
     # an image that is an exemplar has CLIP-I max of 1 against it
     nearest = METRICS.get("clip")().score(records[:1], context_for(benchmark_of([action]), action,
                                                                    settings={"reduction": "max"}))
     assert nearest[0].values["clip_i"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_long_prompts_and_unreadable_exemplars_are_said(tmp_path, capsys):
+    paths = [save(make(), tmp_path / f"{name}.png") for name, make in PHOTOS.items()]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    long_description = " ".join(["raising both arms high above the head in celebration"] * 10)
+    action = action_from_files("wave", [paths[0], broken], description=long_description)
+    shared: dict = {}
+    results = METRICS.get("clip")().score(records_for(paths[2:], action),
+                                          context_for(benchmark_of([action]), action, shared=shared))
+    assert all(r.failure is None and np.isfinite(r.values["clip_i"]) for r in results)
+    notes = capsys.readouterr().err.splitlines()
+    long = [n for n in notes if "are longer than" in n]
+    assert len(long) == 1 and long[0].startswith(
+        "actionbench: note: clip: 1 prompt(s) of action wave are longer than the CLIP text encoder's 77 tokens "
+        "(up to 94); clip_t and clip_score read only their first 77 tokens, e.g. 'a man raising both arms")
+    unreadable = [n for n in notes if "cannot be read" in n]
+    assert unreadable == [f"actionbench: note: clip: 1 of action wave's 2 exemplars cannot be read and are left out "
+                          f"(CLIP-I is the mean over the others): {broken} is not an image file: remove it or "
+                          f"convert it to JPEG or PNG"]
+    # said once per process, not once per batch
+    METRICS.get("clip")().score(records_for(paths[2:], action), context_for(benchmark_of([action]), action,
+                                                                           shared=shared))
+    assert capsys.readouterr().err == ""
 
 
 def test_clip_i_functional_mean_max_and_nan_exemplars():

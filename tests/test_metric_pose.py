@@ -5,14 +5,16 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from PIL import Image, ImageOps
 from skimage import data
 
+from actionbench.errors import ActionBenchError
 from actionbench.imageio import open_rgb
 from actionbench.metrics import METRICS
 from actionbench.metrics.features import exemplar_poses, pose_backend
-from actionbench.metrics.oks import pose_similarity
-from actionbench.metrics.pose_backends import COCO17, POSE_BACKENDS
+from actionbench.metrics.oks import MIRROR, VISIBLE, pose_similarity
+from actionbench.metrics.pose_backends import COCO17, POSE_BACKENDS, Pose
 from conftest import shared_path
 from metric_helpers import action_from_files, benchmark_of, context_for, records_for, save
 
@@ -53,10 +55,26 @@ def test_pose_metric_ranks_the_photos_own_pose_above_other_peoples(tmp_path):
     detected = [r.values["pose_detected"] for r in results]
     print(f"own pose (flipped/cropped/rescaled): {np.round(own, 3)}; other people's: best "
           f"{np.nanmax(other):.3f}, mean {np.nanmean(other):.3f} over {int(np.sum(np.isfinite(other)))} people; "
-          f"margin {min(own) - np.nanmax(other):.3f}")
-    assert min(own) > np.nanmax(other)
+          f"margin {min(own[:4]) - np.nanmax(other):.3f}")
+    # The variants in which the backend sees every joint the exemplar shows rank above everyone else.
+    assert min(own[:4]) > np.nanmax(other)
+    # The last one (flipped, cropped to the elbow, shrunk) shows 7 of the exemplar's 8 joints: the one it
+    # lacks (visibility under 0.5) counts 0, as COCO counts a joint the exemplar shows and the image lacks.
+    backend = pose_backend(context)
+    reference = backend.estimate([open_rgb(exemplar)])[0]
+    figure = backend.estimate([open_rgb(variants[-1])])[0]
+    shown = reference.visibility >= VISIBLE
+    lacking = shown & ~(figure.visibility[list(MIRROR)] >= VISIBLE)  # in its mirror image, which matches best
+    assert shown.sum() == 8 and lacking.sum() == 1
+    without = Pose(reference.keypoints, np.where(lacking, 0.0, reference.visibility), reference.image_size)
+    assert own[-1] == pytest.approx(7 / 8 * pose_similarity(figure, without, mirror=True), abs=1e-9)
     assert sum(detected) >= 8  # people are found in most of these photos (mediapipe: 5 of the 10 COCO ones)
-    assert all(r.failure == "no person found" for r in results if r.values["pose_detected"] == 0)
+    # No person: the headline score is 0 (a failure to draw the pose), the detected-only score is NaN.
+    missing = [r for r in results if r.values["pose_detected"] == 0]
+    assert missing and all(r.failure == "no person found" for r in missing)
+    assert all(r.values["pose_oks"] == 0.0 and np.isnan(r.values["pose_oks_detected"]) for r in missing)
+    found = [r for r in results if r.values["pose_detected"] == 1]
+    assert all(r.values["pose_oks"] == r.values["pose_oks_detected"] or np.isnan(r.values["pose_oks"]) for r in found)
 
 
 def test_pose_mirroring_follows_the_action(tmp_path):
@@ -109,3 +127,18 @@ def test_exemplar_poses_are_cached_on_disk_per_action_version(tmp_path, monkeypa
     context.shared[("pose_backend", "mediapipe")] = Refuses()
     again = exemplar_poses(context, action)
     assert np.array_equal(again[0].keypoints, first[0].keypoints) and again[1] is None
+
+
+def test_pose_scale_setting_is_checked_and_coco_area_is_another_number(tmp_path):
+    exemplar = save(data.astronaut(), tmp_path / "astronaut.png")
+    variant = save(astronaut_variants()["flipped, cropped, shrunk"], tmp_path / "variant.png")
+    action = action_from_files("astronaut_pose", [exemplar], mirror=True)
+    values = {}
+    for scale in ("torso", "coco_area"):
+        context = context_for(benchmark_of([action]), action, settings={"scale": scale})
+        values[scale] = METRICS.get("pose")().score(records_for([variant], action), context)[0].values["pose_oks"]
+    assert 0 < values["torso"] < 1 and 0 < values["coco_area"] < 1 and values["torso"] != values["coco_area"]
+    with pytest.raises(ActionBenchError) as error:
+        METRICS.get("pose")().score(records_for([variant], action),
+                                    context_for(benchmark_of([action]), action, settings={"scale": "box"}))
+    assert str(error.value) == "settings for metric pose: scale 'box' is unknown: choose one of torso, coco_area."

@@ -174,3 +174,45 @@ def test_report_writes_a_screenshot_of_the_board(board):
         assert screenshot.width == report_browser.VIEWPORT["width"] and screenshot.height > 600
         pixels = np.asarray(screenshot.convert("L"), dtype=np.float64)
     assert pixels.std() > 10  # a rendered page, not a blank one
+
+
+# -- the board at a laptop's size (issue 17) ------------------------------------------------------
+
+LAPTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def wide_board(tmp_path_factory) -> Path:
+    """A board with every built-in score, four real methods and two controls (test_report_board)."""
+    require_browser()
+    from actionbench.reports import make_report
+    from test_report_board import write_board_run
+
+    root = tmp_path_factory.mktemp("wide")
+    make_report([write_board_run(root / "run")], root / "out")
+    return root / "out" / "leaderboard.html"
+
+
+def test_the_headline_table_fits_a_laptop_screen_without_scrolling(browser, wide_board):
+    page = browser.new_page(viewport=LAPTOP)
+    try:
+        page.goto(wide_board.resolve().as_uri(), wait_until="load")
+        shot = wide_board.parent / "laptop.png"
+        page.screenshot(path=str(shot))  # what a reader sees first (look at it when the layout changes)
+        print(f"screenshot at 1280x800: {shot}")
+        wrap = page.locator("#board-overall-wrap")
+        widths = wrap.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert widths[0] <= widths[1], widths  # no horizontal scrolling inside the table's box...
+        assert page.evaluate("document.documentElement.scrollWidth") <= LAPTOP["width"]  # ...nor of the page
+        box = page.locator("#board-overall").bounding_box()
+        assert box["x"] + box["width"] <= LAPTOP["width"]
+        # every cell is one line of mean with its CI beneath: no number wraps onto a third line
+        heights = page.eval_on_selector_all("#board-overall tbody td:not(:first-child)",
+                                            "cells => cells.map(c => c.getBoundingClientRect().height)")
+        assert max(heights) < 1.5 * min(heights), heights
+        assert page.locator("#board-overall tr.control").count() == 2
+        assert not page.locator("#board-diagnostics").is_visible()  # folded away until asked for
+        page.locator("#diagnostics summary").click()
+        assert page.locator("#board-diagnostics").is_visible()
+    finally:
+        page.close()
