@@ -46,12 +46,17 @@ def _action_for(plan: Plan, unit: Unit):
 def damage_to_redo(store: RunStore, unit: Unit, stage: str, key: str) -> list[Damage] | None:
     """None when the stage is done for ``key`` and its files are intact (skip it); otherwise what
     was damaged (empty when the stage simply is not done), said on one line per unit."""
-    if not store.is_done(unit, stage, key):
-        return []
-    damage = store.verify(unit, stage)
-    if not damage:
-        return None
-    shown = "; ".join(str(d) for d in damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+    if store.is_done(unit, stage, key):
+        damage = store.verify(unit, stage)
+        if not damage:
+            return None
+        shown = "; ".join(str(d) for d in damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+    else:
+        orphan = store.unvouched_output(unit, stage)
+        if orphan is None:
+            return []  # not run yet, interrupted, or stale (another key): nothing to say
+        damage = []
+        shown = f"{orphan} is not vouched for ({stage}.json, its marker, is missing or unreadable)"
     redo = " and ".join(STAGES[STAGES.index(stage):])
     print(f"actionbench: unit {unit.label}: {shown}; redoing {redo}", file=sys.stderr, flush=True)
     return damage

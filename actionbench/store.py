@@ -236,9 +236,9 @@ class RunStore:
                 continue
             size = path.stat().st_size
             if size != entry.get("size"):
-                if "lines" in entry:
-                    damage.append(Damage(name, f"has {_count_lines(path)} lines ({size} bytes), "
-                                               f"{entry['lines']} lines ({entry.get('size')} bytes) were written"))
+                lines = _count_lines(path) if "lines" in entry else None
+                if lines is not None and lines != entry["lines"]:
+                    damage.append(Damage(name, f"has {lines} lines, {entry['lines']} were written"))
                 else:
                     damage.append(Damage(name, f"has {size} bytes, {entry.get('size')} were written"))
             elif size <= HASH_VERIFY_LIMIT and file_sha256(path) != entry.get("sha256"):
@@ -246,6 +246,14 @@ class RunStore:
         if stage == "train" and not (folder / "artifact").is_dir():
             damage.append(Damage("artifact", "is missing"))
         return damage
+
+    def unvouched_output(self, unit: Unit, stage: str) -> str | None:
+        """The stage's last output when it is there but the stage's marker is not (deleted, or the
+        process was killed between the two); None otherwise."""
+        name = STAGE_OUTPUTS[stage][-1]  # written last, just before the marker
+        if self.marker(unit, stage) is None and (self.unit_dir(unit) / name).exists():
+            return name
+        return None
 
     def _verify_presence(self, unit: Unit, stage: str) -> list[Damage]:
         folder = self.unit_dir(unit)
