@@ -86,6 +86,13 @@ class RunStore:
                                    "remove the link or name that leads there; nothing was written or removed")
         return path
 
+    def check_contained(self, units: list["Unit"]) -> None:
+        """Every folder a run of ``units`` will write stays inside the run (no planted link leads out)."""
+        self.inside(self.root / "cache")
+        for unit in units:
+            for folder in (self.unit_dir(unit), self.artifact_dir(unit), self.images_dir(unit)):
+                self.inside(folder)
+
     def foreign_entries(self) -> list[str]:
         """What a folder holds besides a run: empty for a run directory, an empty folder or none."""
         if not self.root.is_dir() or self.exists():
@@ -184,8 +191,9 @@ class RunStore:
 
         Returns None, or one line saying why the record could not be written (a full disk).
         """
-        path = self.unit_dir(unit) / f"{stage}.failed.json"
+        path = self.root / "units" / unit.method / (unit.action or SHARED_ACTION) / f"{stage}.failed.json"
         try:
+            path = self.unit_dir(unit) / f"{stage}.failed.json"
             atomic_write_json(path, {"error": error, "attempt": attempt, "time": time.time()})
         except ActionBenchError as problem:
             return f"the failure could not be recorded: {problem.problem}"
