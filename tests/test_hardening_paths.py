@@ -245,3 +245,27 @@ def test_hostile_text_is_data_the_run_succeeds_and_the_board_escapes_it(world, t
     assert snapshot(tmp_path, run) == before  # only the run was written
     html = (run / "leaderboard.html").read_text()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_out_into_someone_elses_folder_is_refused_unless_forced(world, tmp_path, capsys):
+    work, bench, run = world
+    (run / "thesis").mkdir(parents=True)
+    (run / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path, tmp_path / "nothing")
+    capsys.readouterr()
+    assert main(run_cli(bench, run, "--actions", "arms_up", "--no-report")) == 2
+    assert capsys.readouterr().err == (
+        f"actionbench: error: --out {run} is not empty and is not a run directory (it holds notes.txt, thesis): "
+        "choose a new or empty folder, or pass --force to write the run beside those files.\n")
+    assert snapshot(tmp_path, tmp_path / "nothing") == before
+
+    assert main(run_cli(bench, run, "--actions", "arms_up", "--no-report", "--force")) == 0
+    assert (run / "notes.txt").read_text() == "mine" and (run / "manifest.json").is_file()
+    assert main(run_cli(bench, run, "--actions", "arms_up", "--no-report")) == 0  # now a run: it resumes
+
+
+def test_out_that_is_a_file_is_refused(world, tmp_path, capsys):
+    work, bench, run = world
+    run.write_text("not a folder")
+    assert main(run_cli(bench, run)) == 2
+    assert capsys.readouterr().err == f"actionbench: error: --out {run} is a file, not a folder: choose a folder for the run.\n"

@@ -217,7 +217,7 @@ def run_with_retries(task: StageTask, stage: str, unit: Unit, retries: int) -> s
             error = describe_exception(problem)
         unrecorded = store.mark_failed(unit, stage, error, attempt)
         if unrecorded:  # the failure is still what is reported; the disk's state is added to it
-            error = f"{error} ({unrecorded})"
+            error = f"{error.rstrip('.')} (and {unrecorded})"
     return error
 
 
@@ -327,7 +327,7 @@ class DataflowExecutor(Executor):
                         results[job] = f"worker lost: {describe_exception(problem)}"
                         unrecorded = RunStore(task.run_dir).mark_failed(job.unit, job.stage, results[job], lost[job])
                         if unrecorded:
-                            results[job] += f" ({unrecorded})"
+                            results[job] += f" (and {unrecorded})"
                     progress.update(job, results[job])
         finally:
             for future in running:
