@@ -33,7 +33,9 @@ def check_name(kind: str, name: object, where: str | None = None) -> str:
     place it was read from, so the user knows what to edit.
     """
     origin = f" in {where}" if where else ""
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str):
+        raise ActionBenchError(f"the {kind} name {_shown(name)}{origin} is not text", f"write it in quotes: {NAME_RULE}")
+    if not name.strip():
         raise ActionBenchError(f"the {kind} name{origin} is empty", f"give a name: {NAME_RULE}")
     if "/" in name or "\\" in name or ".." in name:
         raise ActionBenchError(f"the {kind} name {_shown(name)}{origin} contains a path separator or '..'",

@@ -107,7 +107,7 @@ def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
                 store.unit_file(unit, item.file).unlink(missing_ok=True)
         store.invalidate(unit, "score")
         (folder / "generate.json").unlink(missing_ok=True)
-    if not (partial.is_file() and read_json(partial).get("key") == key):
+    if not (partial.is_file() and _partial_key(partial) == key):
         store.invalidate(unit, "generate")
         atomic_write_json(partial, {"key": key})
     config = plan.method_configs[unit.method]
@@ -132,6 +132,13 @@ def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
     store.mark_done(unit, "generate", key, time.perf_counter() - started)
     partial.unlink(missing_ok=True)
     return True
+
+
+def _partial_key(path) -> str | None:
+    try:
+        return read_json(path).get("key")
+    except (ValueError, AttributeError):
+        return None  # unreadable: the images under it are not trusted
 
 
 def run_score(plan: Plan, store: RunStore, unit: Unit) -> bool:

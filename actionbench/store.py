@@ -128,7 +128,11 @@ class RunStore:
 
     def score_infos(self) -> dict[str, dict[str, Any]]:
         path = self.root / "scores.json"
-        return read_json(path) if path.is_file() else {}
+        try:
+            return read_json(path) if path.is_file() else {}
+        except ValueError as error:
+            raise ActionBenchError(f"{path} is corrupt ({error})",
+                                   "delete it; the next 'actionbench run' with this --out writes it again") from error
 
     @property
     def cache_dir(self) -> Path:
@@ -283,7 +287,10 @@ class RunStore:
 
     def failure(self, unit: Unit, stage: str) -> dict[str, Any] | None:
         path = self.unit_dir(unit) / f"{stage}.failed.json"
-        return read_json(path) if path.is_file() else None
+        try:
+            return read_json(path) if path.is_file() else None
+        except ValueError:
+            return {"error": f"{path.name} is unreadable (cut short by a full disk or a kill)"}
 
     def invalidate(self, unit: Unit, stage: str) -> None:
         """Remove a stage's outputs and those of every later stage (they were built on it)."""
