@@ -55,9 +55,9 @@ def file_sha256(path: Path) -> str:
 def human_size(size: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+            break
         size /= 1024
-    return f"{size:.1f} TiB"
+    return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
 def free_space(path: Path) -> str:

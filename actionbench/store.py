@@ -280,9 +280,10 @@ class RunStore:
         except ActionBenchError as problem:
             return [Damage(name, problem.problem.removeprefix(str(folder / name)).strip())]
         if stage == "generate":
-            files = [str(row.get("file", "")) for row in rows]
-            return [Damage(name or name, "is missing") for name in files
-                    if not name or not self.unit_file(unit, name).is_file()]
+            files = [str(row.get("file") or "") for row in rows]
+            if not all(files):
+                return [Damage(name, "lists an image without its file")]
+            return [Damage(file, "is missing") for file in files if not self.unit_file(unit, file).is_file()]
         return []
 
     def failure(self, unit: Unit, stage: str) -> dict[str, Any] | None:

@@ -110,6 +110,14 @@ def test_a_run_that_fills_the_disk_reports_each_unit_on_one_line(fixture_benchma
     assert main(args) == 0
     assert not Path(failed, "generate.failed.json").exists()
 
+    monkeypatch.setattr(Image.Image, "save", no_space)  # the disk fills again while the board's grids are drawn
+    capsys.readouterr()
+    assert main(["report", str(run), "--no-screenshot"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"actionbench: error: out of space writing {run}") and err.count("\n") == 1
+    assert f"(No space left on device; 1.0 MiB free): {FIX}.\n" in err
+    assert leftovers(run) == []
+
 
 def can_mount_tmpfs(folder: Path) -> str | None:
     """None when this process may mount a small tmpfs, else why not."""
