@@ -10,6 +10,7 @@ import pytest
 
 from actionbench.cli import main
 
+pytestmark = pytest.mark.slow
 PLUGIN = str(Path(__file__).parent / "plugins" / "dummy_metric.py")
 STAGES = ("train", "generate", "score")
 
