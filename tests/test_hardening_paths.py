@@ -144,15 +144,6 @@ def test_subjects_differing_only_by_case_or_twice_are_refused(world, tmp_path, c
         f"the subject 'cat' is listed twice in {bench}/benchmark.toml: remove one of them.")
 
 
-def test_exemplar_file_outside_the_action_is_refused(world, tmp_path, capsys):
-    work, bench, run = world
-    edit_toml(bench / "arms_up" / "action.toml",
-              lambda s: s["exemplars"][0].update(file="../../victim/keep.txt"))
-    assert refused(capsys, run_cli(bench, run), tmp_path, run) == (
-        f"the exemplar file '../../victim/keep.txt' in {bench}/arms_up/action.toml leaves the action's folder: "
-        "put the photo in the action's folder and give its file name only.")
-
-
 def test_hand_edited_custom_action_with_a_traversal_name_is_refused(world, tmp_path, capsys, monkeypatch):
     work, bench, run = world
     home = tmp_path / "home"
