@@ -63,3 +63,15 @@ def test_a_corrupt_jsonl_line_names_the_file_and_the_line(tmp_path):
     path.write_text('{"a": 1}\n[1]\n')
     with pytest.raises(ActionBenchError, match=r"line 2 is not a JSON object"):
         read_jsonl(path)
+
+
+def test_entry_point_names_from_installed_packages_follow_the_rule(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    points = [EntryPoint("good", "pkg:Good", "actionbench.methods"), EntryPoint("../x", "pkg:Bad", "actionbench.methods")]
+    monkeypatch.setattr("actionbench.registry.metadata.entry_points", lambda group: points)
+    registry = Registry("method")
+    with pytest.raises(ActionBenchError) as caught:
+        registry.names()
+    assert str(caught.value) == ("the method name '../x' in entry point group actionbench.methods (pkg:Bad) contains a "
+                                 f"path separator or '..': {RULE}")
