@@ -11,7 +11,7 @@ macOS and Windows filesystems), so two names differing only by case are refused 
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from actionbench.errors import ActionBenchError
 

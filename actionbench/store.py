@@ -86,7 +86,7 @@ class RunStore:
                                    "remove the link or name that leads there; nothing was written or removed")
         return path
 
-    def check_contained(self, units: list["Unit"]) -> None:
+    def check_contained(self, units: list[Unit]) -> None:
         """Every folder a run of ``units`` will write stays inside the run (no planted link leads out)."""
         self.inside(self.root / "cache")
         for unit in units:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from fixtures import write_action, write_benchmark
 
 from actionbench.cli import main
 from actionbench.names import NAME_RULE
-from fixtures import write_action, write_benchmark
 
 PLUGIN = str(Path(__file__).parent / "plugins" / "dummy_metric.py")
 RULE = NAME_RULE + "."
@@ -73,21 +73,21 @@ def set_action_name(name):
 
 
 def test_traversal_action_name_is_refused(world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     edit_toml(bench / "arms_up" / "action.toml", set_action_name("../../../victim"))
     assert refused(capsys, run_cli(bench, run), tmp_path, run) == (
         f"the action name '../../../victim' in {bench}/arms_up/action.toml contains a path separator or '..': {RULE}")
 
 
 def test_traversal_subject_name_is_refused(world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     edit_toml(bench / "benchmark.toml", lambda s: s["protocol"]["subjects"][0].update(name="../../../../x"))
     assert refused(capsys, run_cli(bench, run), tmp_path, run) == (
         f"the subject name '../../../../x' in {bench}/benchmark.toml contains a path separator or '..': {RULE}")
 
 
 def test_traversal_in_the_benchmark_action_list_is_refused(world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     edit_toml(bench / "benchmark.toml", lambda s: s.update(actions=["arms_up", "../victim"]))
     assert refused(capsys, run_cli(bench, run), tmp_path, run) == (
         f"the action name '../victim' in {bench}/benchmark.toml contains a path separator or '..': {RULE}")
@@ -103,7 +103,7 @@ def test_traversal_in_the_benchmark_action_list_is_refused(world, tmp_path, caps
     ("x" * 65, "is not a plain name"),
 ])
 def test_names_that_are_not_plain_are_refused(name, problem, world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     edit_toml(bench / "arms_up" / "action.toml", set_action_name(name))
     shown = repr(name)[1:-1]  # as the error shows it: escaped, cut after 60 characters
     shown = shown[:60] + "..." if len(shown) > 60 else shown
@@ -116,14 +116,14 @@ def test_names_that_are_not_plain_are_refused(name, problem, world, tmp_path, ca
     ("all", "the action name 'all' in {where} is reserved ('all' selects every action): choose another name."),
 ])
 def test_empty_and_reserved_names_are_refused(name, expected, world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     edit_toml(bench / "arms_up" / "action.toml", set_action_name(name))
     where = f"{bench}/arms_up/action.toml"
     assert refused(capsys, run_cli(bench, run), tmp_path, run) == expected.format(where=where)
 
 
 def test_actions_differing_only_by_case_are_refused(world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     write_action(bench / "Arms_Up", "arms_up", "raising both arms, again")
     edit_toml(bench / "Arms_Up" / "action.toml", set_action_name("Arms_Up"))
     edit_toml(bench / "benchmark.toml", lambda s: s.update(actions=["arms_up", "arms_out", "Arms_Up"]))
@@ -133,8 +133,10 @@ def test_actions_differing_only_by_case_are_refused(world, tmp_path, capsys):
 
 
 def test_subjects_differing_only_by_case_or_twice_are_refused(world, tmp_path, capsys):
-    work, bench, run = world
-    subjects = lambda s: s["protocol"]["subjects"]  # noqa: E731
+    _, bench, run = world
+    def subjects(spec):
+        return spec["protocol"]["subjects"]
+
     edit_toml(bench / "benchmark.toml", lambda s: subjects(s).append({"name": "Cat", "text": "a big cat", "kind": "animal"}))
     assert refused(capsys, run_cli(bench, run), tmp_path, run) == (
         f"the subjects 'cat' and 'Cat' in {bench}/benchmark.toml differ only by case: "
@@ -145,7 +147,7 @@ def test_subjects_differing_only_by_case_or_twice_are_refused(world, tmp_path, c
 
 
 def test_hand_edited_custom_action_with_a_traversal_name_is_refused(world, tmp_path, capsys, monkeypatch):
-    work, bench, run = world
+    _, bench, run = world
     home = tmp_path / "home"
     monkeypatch.setenv("ACTIONBENCH_HOME", str(home))
     write_action(home / "actions" / "wave", "arms_up", "waving")
@@ -156,7 +158,7 @@ def test_hand_edited_custom_action_with_a_traversal_name_is_refused(world, tmp_p
 
 
 def test_custom_action_differing_by_case_from_a_benchmark_action_is_refused(world, tmp_path, capsys, monkeypatch):
-    work, bench, run = world
+    _, bench, run = world
     home = tmp_path / "home"
     monkeypatch.setenv("ACTIONBENCH_HOME", str(home))
     write_action(home / "actions" / "ARMS_UP", "arms_up", "waving")
@@ -168,12 +170,12 @@ def test_custom_action_differing_by_case_from_a_benchmark_action_is_refused(worl
 
 @pytest.mark.parametrize("name, expected", [
     ("../evil", "the method name '../evil' in the registration of 'Evil' contains a path separator or '..': " + RULE),
-    ("TEXT", "the methods 'text' and 'TEXT' differ only by case: rename one of them "
-             "(method names compare case-insensitively)."),
+    ("TEXT", ("the methods 'text' and 'TEXT' differ only by case: rename one of them "
+              "(method names compare case-insensitively).")),
     ("x$y", "the method name 'x$y' in the registration of 'Evil' is not a plain name: " + RULE),
 ])
 def test_a_plugin_registering_a_bad_method_name_is_refused(name, expected, world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     plugin = tmp_path / f"evil_{abs(hash(name))}.py"
     plugin.write_text("from actionbench.methods import METHODS\n"
                       f"@METHODS.register({name!r})\nclass Evil:\n    pass\n")
@@ -220,7 +222,7 @@ def test_invalidate_never_follows_a_link_out_of_the_run(tmp_path):
 
 
 def test_hostile_text_is_data_the_run_succeeds_and_the_board_escapes_it(world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     hostile = "$\\write18{id}$ <script>alert(1)</script> &amp; 100%"
     edit_toml(bench / "benchmark.toml", lambda s: [subject.update(text=f"{subject['text']} {hostile}")
                                                    for subject in s["protocol"]["subjects"]])
@@ -240,7 +242,7 @@ def test_hostile_text_is_data_the_run_succeeds_and_the_board_escapes_it(world, t
 
 
 def test_out_into_someone_elses_folder_is_refused_unless_forced(world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     (run / "thesis").mkdir(parents=True)
     (run / "notes.txt").write_text("mine")
     before = snapshot(tmp_path, tmp_path / "nothing")
@@ -257,7 +259,7 @@ def test_out_into_someone_elses_folder_is_refused_unless_forced(world, tmp_path,
 
 
 def test_out_that_is_a_file_is_refused(world, tmp_path, capsys):
-    work, bench, run = world
+    _, bench, run = world
     run.write_text("not a folder")
     assert main(run_cli(bench, run)) == 2
     assert capsys.readouterr().err == f"actionbench: error: --out {run} is a file, not a folder: choose a folder for the run.\n"

@@ -73,14 +73,14 @@ DAMAGE = {
     "artifact file deleted": (lambda u: (u / "artifact" / "words.json").unlink(), ("train", "generate", "score"),
                               "artifact/words.json is missing; redoing train and generate and score"),
     "score marker deleted": (lambda u: (u / "score.json").unlink(), ("score",),
-                             "scores.jsonl is not vouched for (score.json, its marker, is missing or unreadable); "
-                             "redoing score"),
+                             ("scores.jsonl is not vouched for (score.json, its marker, is missing or unreadable); "
+                              "redoing score")),
     "generate marker deleted": (lambda u: (u / "generate.json").unlink(), ("generate", "score"),
-                                "images.jsonl is not vouched for (generate.json, its marker, is missing or "
-                                "unreadable); redoing generate and score"),
+                                ("images.jsonl is not vouched for (generate.json, its marker, is missing or "
+                                 "unreadable); redoing generate and score")),
     "train marker deleted": (lambda u: (u / "train.json").unlink(), ("train", "generate", "score"),
-                             "artifact is not vouched for (train.json, its marker, is missing or unreadable); "
-                             "redoing train and generate and score"),
+                             ("artifact is not vouched for (train.json, its marker, is missing or unreadable); "
+                              "redoing train and generate and score")),
 }
 
 

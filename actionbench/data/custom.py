@@ -27,7 +27,6 @@ from actionbench.names import NAME_PATTERN, NAME_RULE, RESERVED_NAMES  # the one
 from actionbench.paths import custom_actions_dir
 
 
-
 @dataclass(frozen=True)
 class CheckedImage:
     path: Path
