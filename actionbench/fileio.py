@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -50,25 +52,70 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def human_size(size: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            break
+        size /= 1024
+    return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+
+
+def free_space(path: Path) -> str:
+    """The free space on ``path``'s filesystem, in words ("12.0 MiB free"), or why it is unknown."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return f"{human_size(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        return "free space unknown"
+
+
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_problem(path: Path, error: OSError, needed: int | None = None) -> str:
+    """One line for an ``OSError`` met while writing ``path``: what, where, and the free space."""
+    if error.errno in OUT_OF_SPACE:
+        need = f", {human_size(needed)} needed" if needed else ""
+        return f"out of space writing {path} ({error.strerror}; {free_space(Path(path).parent)}{need})"
+    return f"cannot write {path} ({error.strerror or error}; {free_space(Path(path).parent)})"
+
+
+def write_error(path: Path, error: OSError, needed: int | None = None) -> ActionBenchError:
+    fix = ("free space on that filesystem or choose another --out, then re-run the same command to resume"
+           if error.errno in OUT_OF_SPACE else "choose a writable output folder")
+    return ActionBenchError(write_problem(path, error, needed), fix)
+
+
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds."""
+def atomic_path(target: Path, needed: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds.
+
+    A failed write (a full disk) removes the temporary file and becomes one line naming ``target``
+    and the free space; ``needed`` is the size being written, when known.
+    """
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as error:
-        raise ActionBenchError(f"cannot write to {target.parent} ({error.strerror})",
-                               "choose a writable output folder") from error
+        raise write_error(target, error, needed) from error
     os.close(handle)
     temp = Path(temp_name)
     try:
-        yield temp
-        with open(temp, "rb+") as synced:
-            os.fsync(synced.fileno())
-        os.replace(temp, target)
+        try:
+            yield temp
+            with open(temp, "rb+") as synced:
+                os.fsync(synced.fileno())
+            os.replace(temp, target)
+        except OSError as error:
+            if error.errno is None:  # not a filesystem error (PIL's "cannot write mode P as JPEG")
+                raise
+            raise write_error(target, error, needed) from error
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -94,7 +141,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:
-    with atomic_path(target) as temp:
+    with atomic_path(target, needed=len(data)) as temp:
         temp.write_bytes(data)
 
 
@@ -116,8 +163,26 @@ def read_json(path: Path) -> Any:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """Every row of a JSON-lines file; a damaged line is one error naming the file and the line."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ActionBenchError(f"{path} line {number} is not valid JSON ({error.msg})",
+                                           "the file is damaged: restore it, or redo what wrote it") from error
+                if not isinstance(row, dict):
+                    raise ActionBenchError(f"{path} line {number} is not a JSON object",
+                                           "the file is damaged: restore it, or redo what wrote it")
+                rows.append(row)
+    except UnicodeDecodeError as error:
+        raise ActionBenchError(f"{path} is not UTF-8 text ({error.reason})",
+                               "the file is damaged: restore it, or redo what wrote it") from error
+    return rows
 
 
 class DirectoryLock:

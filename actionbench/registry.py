@@ -4,6 +4,8 @@ Modelled on lm-evaluation-harness' ``lm_eval/api/registry.py``: an entry is eith
 a decorator when its module is imported, or declared lazily as ``"module:attribute"`` so that
 ``actionbench list`` and name checks never import torch or diffusers. Third-party packages add
 entries through the entry-point group ``actionbench.<kind>s`` (for example ``actionbench.methods``).
+Every name, built-in or from a plugin, passes :func:`actionbench.names.check_name` when it is
+registered: method names become folders of every run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from importlib import metadata
 from typing import Any, Callable, Generic, TypeVar
 
 from actionbench.errors import ActionBenchError, unknown_name
+from actionbench.names import check_name
 
 T = TypeVar("T")
 
@@ -58,6 +61,7 @@ class Registry(Generic[T]):
             text = description or _first_line(getattr(obj, "__doc__", None))
             existing = self.entries.get(name)
             if existing is None:
+                self._check_new(name, f"the registration of {getattr(obj, '__qualname__', obj)!r}")
                 self.entries[name] = Entry(name, text, None, obj)
             elif existing.obj is not None and existing.obj is not obj:
                 raise ActionBenchError(f"{self.kind} '{name}' is registered twice", "rename one of them")
@@ -70,7 +74,17 @@ class Registry(Generic[T]):
     def lazy(self, name: str, target: str, description: str) -> None:
         """Declare an entry imported only when used: ``"module"`` (which registers ``name`` with the
         decorator) or ``"module:attribute"``."""
-        self.entries.setdefault(name, Entry(name, description, target))
+        if name not in self.entries:
+            self._check_new(name, f"the declaration of {target}")
+            self.entries[name] = Entry(name, description, target)
+
+    def _check_new(self, name: str, where: str) -> None:
+        """A new name is a plain name and differs from every registered one by more than case."""
+        check_name(self.kind, name, where)
+        clash = next((other for other in self.entries if other.lower() == name.lower()), None)
+        if clash is not None:
+            raise ActionBenchError(f"the {self.kind}s '{clash}' and '{name}' differ only by case",
+                                   f"rename one of them ({self.kind} names compare case-insensitively)")
 
     def get(self, name: str) -> T:
         self._load_plugins()
@@ -104,9 +118,12 @@ class Registry(Generic[T]):
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return
+        group = f"actionbench.{self.kind}s"
+        for point in metadata.entry_points(group=group):
+            if point.name not in self.entries:
+                self._check_new(point.name, f"entry point group {group} ({point.value})")
+                self.entries[point.name] = Entry(point.name, f"plugin ({point.value})", point.value)
         self._plugins_loaded = True
-        for point in metadata.entry_points(group=f"actionbench.{self.kind}s"):
-            self.entries.setdefault(point.name, Entry(point.name, f"plugin ({point.value})", point.value))
 
 
 def _first_line(doc: str | None) -> str:

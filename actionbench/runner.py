@@ -49,6 +49,7 @@ def run(config: RunConfig) -> RunSummary:
                 raise ActionBenchError(
                     f"{store.root} holds a run on benchmark {previous['benchmark']['name']}, not {plan.benchmark.name}",
                     "choose another --out folder")
+            store.check_contained(plan.all_units())  # before anything is written
             store.write_manifest(build_manifest(plan, previous))
             store.write_score_infos(_score_infos(plan, store))
             graph = JobGraph.from_plan(plan)

@@ -1,8 +1,10 @@
 """The three stages of a unit: train the method, generate the protocol's images, score them.
 
 Each stage is a function of (plan, store, unit) that an executor may run anywhere the run directory
-is visible; it skips itself when its marker holds the current key, writes its outputs atomically,
-and marks itself done last, so a kill at any moment loses at most the stage in progress.
+is visible; it skips itself when its marker holds the current key and the files the marker vouches
+for are intact, writes its outputs atomically, and marks itself done last, so a kill at any moment
+loses at most the stage in progress. A finished stage whose files were deleted or damaged since is
+redone, with one line saying what was found.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import time
 from typing import Any
 
@@ -18,7 +21,7 @@ from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, ScoringContext, score_safely
 from actionbench.methods import METHODS
 from actionbench.plan import Plan, resolve_device
-from actionbench.store import RunStore, Unit
+from actionbench.store import STAGES, Damage, RunStore, Unit
 
 # Loaded once per process and shared by all metrics: scorer models, cached features.
 _SHARED_SCORING_STATE: dict[str, Any] = {}
@@ -40,10 +43,29 @@ def _action_for(plan: Plan, unit: Unit):
     return plan.actions[unit.action] if unit.action else next(iter(plan.actions.values()))
 
 
+def damage_to_redo(store: RunStore, unit: Unit, stage: str, key: str) -> list[Damage] | None:
+    """None when the stage is done for ``key`` and its files are intact (skip it); otherwise what
+    was damaged (empty when the stage simply is not done), said on one line per unit."""
+    if store.is_done(unit, stage, key):
+        damage = store.verify(unit, stage)
+        if not damage:
+            return None
+        shown = "; ".join(str(d) for d in damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+    else:
+        orphan = store.unvouched_output(unit, stage)
+        if orphan is None:
+            return []  # not run yet, interrupted, or stale (another key): nothing to say
+        damage = []
+        shown = f"{orphan} is not vouched for ({stage}.json, its marker, is missing or unreadable)"
+    redo = " and ".join(STAGES[STAGES.index(stage):])
+    print(f"actionbench: unit {unit.label}: {shown}; redoing {redo}", file=sys.stderr, flush=True)
+    return damage
+
+
 def run_train(plan: Plan, store: RunStore, unit: Unit) -> bool:
     """Train ``unit``'s method on its action; returns False when already done."""
     key = plan.key(unit, "train")
-    if store.is_done(unit, "train", key):
+    if damage_to_redo(store, unit, "train", key) is None:
         return False
     store.invalidate(unit, "train")
     config = plan.method_configs[unit.method]
@@ -73,11 +95,19 @@ def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
     to 1/255), so a resumed run must batch exactly as an uninterrupted one to give the same pixels.
     """
     key = plan.key(unit, "generate")
-    if store.is_done(unit, "generate", key):
+    damage = damage_to_redo(store, unit, "generate", key)
+    if damage is None:
         return False
     folder = store.unit_dir(unit)
     partial = folder / "generate.partial.json"
-    if not (partial.is_file() and read_json(partial).get("key") == key):
+    if damage:  # keep the intact images of this key; regenerate the batches that lost one
+        atomic_write_json(partial, {"key": key})
+        for item in damage:
+            if item.file.startswith("images/"):
+                store.unit_file(unit, item.file).unlink(missing_ok=True)
+        store.invalidate(unit, "score")
+        (folder / "generate.json").unlink(missing_ok=True)
+    if not (partial.is_file() and _partial_key(partial) == key):
         store.invalidate(unit, "generate")
         atomic_write_json(partial, {"key": key})
     config = plan.method_configs[unit.method]
@@ -104,10 +134,17 @@ def run_generate(plan: Plan, store: RunStore, unit: Unit) -> bool:
     return True
 
 
+def _partial_key(path) -> str | None:
+    try:
+        return read_json(path).get("key")
+    except (ValueError, AttributeError):
+        return None  # unreadable: the images under it are not trusted
+
+
 def run_score(plan: Plan, store: RunStore, unit: Unit) -> bool:
     """Score every image of ``unit`` with every metric; one row per image and score."""
     key = plan.key(unit, "score")
-    if store.is_done(unit, "score", key):
+    if damage_to_redo(store, unit, "score", key) is None:
         return False
     store.invalidate(unit, "score")
     started = time.perf_counter()
@@ -118,7 +155,7 @@ def run_score(plan: Plan, store: RunStore, unit: Unit) -> bool:
         metric = METRICS.get(metric_name)()
         reference = plan.references.get(metric_name)
         records = [ImageRecord(
-            image_id=row["image_id"], path=store.unit_dir(unit) / row["file"], method=unit.method,
+            image_id=row["image_id"], path=store.unit_file(unit, row["file"]), method=unit.method,
             action=action.name, subject=subjects[row["subject"]], seed=row["seed"], prompt=row["prompt"],
             reference_path=(store.images_dir(Unit(reference, None)) / f"{row['image_id']}.png") if reference else None,
         ) for row in store.image_rows(unit)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from actionbench.errors import ActionBenchError
-from actionbench.store import RunStore
+from actionbench.store import RunStore, Unit
 
 SCORE_COLUMNS = ["run", "method", "action", "image_id", "subject", "subject_kind", "seed", "metric", "score",
                  "value", "failure"]
@@ -54,6 +55,7 @@ def load_runs(run_dirs: list[str | Path]) -> RunData:
         for unit in store.units():
             if unit.action is None or unit.method not in manifest["methods"]:
                 continue  # reference units are inputs to metrics, not entries of the board
+            check_intact(store, unit, manifest)
             images = store.image_rows(unit)
             by_id = {row["image_id"]: row for row in images}
             for row in images:
@@ -73,3 +75,30 @@ def load_runs(run_dirs: list[str | Path]) -> RunData:
     scores["value"] = pd.to_numeric(scores["value"], errors="coerce")
     return RunData(scores=scores, images=pd.DataFrame(image_frames, columns=IMAGE_COLUMNS), infos=infos,
                    manifests=manifests, descriptions=descriptions)
+
+
+def check_intact(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> None:
+    """Refuse a unit whose images or scores are not what their markers vouch for: a board built from
+    a deleted or truncated ``scores.jsonl`` would silently show fewer images, not an error."""
+    for stage, name in (("generate", "images.jsonl"), ("score", "scores.jsonl")):
+        path = store.unit_dir(unit) / name
+        if store.marker(unit, stage) is None:
+            if path.is_file():
+                raise ActionBenchError(f"{path} is not vouched for: its marker {stage}.json is missing or unreadable",
+                                       repair_hint(store, manifest))
+            continue  # the stage has not finished: the unit is simply not on the board yet
+        damage = store.verify(unit, stage)
+        if damage:
+            raise ActionBenchError(f"{store.unit_dir(unit) / damage[0].file} {damage[0].problem}",
+                                   repair_hint(store, manifest))
+
+
+def repair_hint(store: RunStore, manifest: dict[str, Any]) -> str:
+    """The command that repairs a damaged run: the run command that wrote it, which redoes only the
+    damaged units; the run's manifest remembers it when it was typed as ``actionbench run ...``."""
+    for invocation in reversed(manifest.get("invocations", [])):
+        argv = [str(a) for a in invocation.get("argv") or []]
+        if argv and Path(argv[0]).name in ("actionbench", "__main__.py") and "run" in argv[1:]:
+            return f"repair it by re-running the run, which redoes only the damaged units: actionbench {shlex.join(argv[1:])}"
+    return (f"repair it by re-running 'actionbench run' with the same settings and --out {store.root}, "
+            "which redoes only the damaged units")

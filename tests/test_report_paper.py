@@ -82,6 +82,8 @@ def write_run(root: Path, values, methods=("adi", "text"), actions=("cheer", "sa
                 scores.reverse()  # pairs must be found by action and image id, never by position
             atomic_write_jsonl(store.unit_dir(unit) / "images.jsonl", images)
             atomic_write_jsonl(store.unit_dir(unit) / "scores.jsonl", scores)
+            for stage in ("generate", "score"):  # the markers vouch for these files, as a run's do
+                store.mark_done(unit, stage, "constructed", 0.0)
     return root
 
 

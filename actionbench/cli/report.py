@@ -32,12 +32,18 @@ def add_parser(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from actionbench.fileio import OUT_OF_SPACE, write_error
     from actionbench.reports import make_report
 
     run_dirs = [Path(p) for p in (args.run_dirs or [DEFAULT_RUN])]
     out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path("board"))
-    paths = make_report(run_dirs, out, latex=args.latex, compare=tuple(args.compare) if args.compare else None,
-                        screenshot=args.screenshot, raw_csv=args.raw_csv)
+    try:
+        paths = make_report(run_dirs, out, latex=args.latex, compare=tuple(args.compare) if args.compare else None,
+                            screenshot=args.screenshot, raw_csv=args.raw_csv)
+    except OSError as error:  # a full disk while drawing a figure or a grid: one line, with the free space
+        if error.errno not in OUT_OF_SPACE:
+            raise
+        raise write_error(Path(error.filename or out), error) from error
     if paths.comparison_table:
         print(paths.comparison_table)
         print()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from actionbench.config import RunConfig, deep_update, from_dict, parse_assignment, read_config_file
+from actionbench.errors import ActionBenchError
+from actionbench.store import RunStore
 
 
 def add_parser(subparsers) -> None:
@@ -35,6 +38,9 @@ def add_parser(subparsers) -> None:
                         help="override one setting: METHOD.key=value, METRIC.key=value or a run setting "
                              "(e.g. --set adi.steps=100 --set scorers.clip_model=ViT-B-32); repeatable")
     parser.add_argument("--no-report", action="store_true", help="do not write the leaderboard at the end")
+    parser.add_argument("--force", action="store_true",
+                        help="write the run into a non-empty --out folder that is not a run directory "
+                             "(its other files are left alone)")
     parser.set_defaults(func=main)
 
 
@@ -63,11 +69,24 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return from_dict(RunConfig, settings, "the run configuration")
 
 
+def check_out_folder(out: Path, force: bool) -> None:
+    """``--out`` is a new or empty folder, or a run directory (which resumes); anything else is
+    someone's folder, and a run written into it unasked would mix with their files."""
+    if out.exists() and not out.is_dir():
+        raise ActionBenchError(f"--out {out} is a file, not a folder", "choose a folder for the run")
+    foreign = RunStore(out).foreign_entries()
+    if foreign and not force:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ActionBenchError(f"--out {out} is not empty and is not a run directory (it holds {shown})",
+                               "choose a new or empty folder, or pass --force to write the run beside those files")
+
+
 def main(args: argparse.Namespace) -> int:
     from actionbench.reports import make_report
     from actionbench.runner import run
 
     config = config_from_args(args)
+    check_out_folder(Path(config.out), force=args.force)
     summary = run(config)
     for notice in summary.notices:
         print(f"actionbench: note: {notice}", file=sys.stderr)

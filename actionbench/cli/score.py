@@ -113,7 +113,8 @@ def subject_for(benchmark, text: str | None):
     for subject in benchmark.protocol.subjects:
         if text.lower() in (subject.text.lower(), subject.name.lower()):
             return subject
-    return Subject(name=re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "subject", text=text, kind="other")
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:64]  # a plain name (actionbench/names.py)
+    return Subject(name=slug or "subject", text=text, kind="other")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ byte; conversions (EXIF orientation, CMYK, 16-bit, alpha) happen when they are l
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,11 +23,8 @@ from actionbench.data.official import official_action_names
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_text, file_sha256
 from actionbench.imageio import IMAGE_SUFFIXES, open_rgb
+from actionbench.names import NAME_PATTERN, NAME_RULE, RESERVED_NAMES  # the one rule for names
 from actionbench.paths import custom_actions_dir
-
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-NAME_RULE = "use letters, digits, '-' and '_' only (up to 64), starting with a letter or digit, e.g. my_wave"
-RESERVED_NAMES = ("all",)  # "--actions all" means every action
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from actionbench.data.model import DOMAINS, PHOTO, SUBJECT_KINDS, Action, Benchmark, Exemplar, Protocol, Subject
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import file_sha256
+from actionbench.names import check_distinct, check_name
 
 ACTION_FILE = "action.toml"
 BENCHMARK_FILE = "benchmark.toml"
@@ -27,14 +28,14 @@ def read_toml(path: Path) -> dict[str, Any]:
 def load_action(folder: Path, source: str = "custom") -> Action:
     folder = Path(folder)
     spec = read_toml(folder / ACTION_FILE)
-    name = spec.get("name", folder.name)
+    name = check_name("action", spec.get("name", folder.name), str(folder / ACTION_FILE))
     description = str(spec.get("description", "")).strip()
     if not description:
         raise ActionBenchError(f"action '{name}' has no description",
                                f"add description = \"...\" (the action in words) to {folder / ACTION_FILE}")
     exemplars = []
     for item in spec.get("exemplars", []):
-        path = folder / item["file"]
+        path = folder / exemplar_file(item, folder / ACTION_FILE)
         if not path.is_file():
             raise ActionBenchError(f"exemplar {path} of action '{name}' is missing",
                                    "restore the file or remove it from action.toml")
@@ -60,16 +61,31 @@ def load_action(folder: Path, source: str = "custom") -> Action:
                   domain=domain)
 
 
-def protocol_from_dict(spec: dict[str, Any]) -> Protocol:
+def exemplar_file(item: dict[str, Any], where: Path) -> str:
+    """An exemplar's file: relative to the action's folder, or a path to photos kept elsewhere (a
+    licensed dataset read in place). It is only read, never written, so it need not be a plain name."""
+    name = item.get("file")
+    if not isinstance(name, str) or not name.strip():
+        raise ActionBenchError(f"an exemplar in {where} has no file", "give each [[exemplars]] a file = \"NAME.jpg\"")
+    return name
+
+
+def protocol_from_dict(spec: dict[str, Any], where: str = "the protocol") -> Protocol:
     subjects = []
     for item in spec.get("subjects", []):
+        name = check_name("subject", item.get("name"), where)
         kind = item.get("kind", "human")
         if kind not in SUBJECT_KINDS:
-            raise ActionBenchError(f"subject '{item.get('name')}' has kind '{kind}'",
+            raise ActionBenchError(f"subject '{name}' has kind '{kind}'",
                                    f"use one of {', '.join(SUBJECT_KINDS)}")
-        subjects.append(Subject(name=item["name"], text=item["text"], kind=kind))
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ActionBenchError(f"subject '{name}' in {where} has no text",
+                                   "add text = \"...\" (the subject as written in prompts, e.g. \"a cat\")")
+        subjects.append(Subject(name=name, text=text, kind=kind))
     if not subjects:
         raise ActionBenchError("the protocol lists no subjects", "add [[protocol.subjects]] entries")
+    check_distinct("subject", [subject.name for subject in subjects], where)
     known = {"subjects", "prompt_template", "seeds", "images_per_prompt", "num_inference_steps",
              "guidance_scale", "notes"}
     unknown = set(spec) - known
@@ -92,8 +108,11 @@ def load_benchmark(folder: Path) -> Benchmark:
     folder = Path(folder)
     spec = read_toml(folder / BENCHMARK_FILE)
     name = spec.get("name", folder.name)
+    where = str(folder / BENCHMARK_FILE)
     action_names = spec.get("actions") or sorted(
         p.name for p in folder.iterdir() if (p / ACTION_FILE).is_file())
+    action_names = [check_name("action", a, where) for a in action_names]
+    check_distinct("action", action_names, where)
     actions = {a: load_action(folder / a, source=name) for a in action_names}
-    return Benchmark(name=name, actions=actions, protocol=protocol_from_dict(spec.get("protocol", {})),
+    return Benchmark(name=name, actions=actions, protocol=protocol_from_dict(spec.get("protocol", {}), where),
                      root=folder, defaults=spec.get("defaults", {}))

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actionbench.errors import ActionBenchError
 from actionbench.fileio import stable_hash
+from actionbench.names import check_distinct, check_name
 
 ACTION_PLACEHOLDER = "{action}"
 SUBJECT_KINDS = ("human", "animal", "other")
@@ -51,6 +53,10 @@ class Action:
     root: Path | None = None
     domain: str = PHOTO  # what the exemplars are (one of DOMAINS); not in the version: it names, not changes, them
 
+    def __post_init__(self) -> None:
+        # The name becomes a folder of every run (units/<method>/<action>/): never a path.
+        check_name("action", self.name, str(self.root / "action.toml") if self.root else None)
+
     @property
     def version(self) -> str:
         """Content hash of the images, the description and the templates."""
@@ -70,6 +76,9 @@ class Subject:
     text: str  # as written in prompts: "a cat", "Michael Jackson"
     kind: str = "human"  # one of SUBJECT_KINDS
 
+    def __post_init__(self) -> None:
+        check_name("subject", self.name)  # it names image files: images/<subject>-s<seed>-<index>.png
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -87,6 +96,9 @@ class Protocol:
     guidance_scale: float = 7.5
     notes: str = ""  # where the protocol comes from, and what is our choice
 
+    def __post_init__(self) -> None:
+        check_distinct("subject", [subject.name for subject in self.subjects], "the protocol")
+
     def prompt(self, subject: Subject) -> str:
         return self.prompt_template.format(subject=subject.text, action=ACTION_PLACEHOLDER)
 
@@ -99,6 +111,14 @@ class Benchmark:
     root: Path | None = None
     # Defaults this benchmark brings: the base model and scorers of its world, per-method settings.
     defaults: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key, action in self.actions.items():
+            if key != action.name:
+                where = f" ({action.root / 'action.toml'})" if action.root else ""
+                raise ActionBenchError(f"benchmark {self.name} lists action '{key}' but its action.toml{where} "
+                                       f"names it '{action.name}'", "make the two names the same")
+        check_distinct("action", list(self.actions), f"benchmark {self.name}")
 
     @property
     def version(self) -> str:

@@ -211,10 +211,25 @@ def run_with_retries(task: StageTask, stage: str, unit: Unit, retries: int) -> s
             return None
         except ActionBenchError as problem:
             error = str(problem)
+        except OSError as problem:  # a full disk or a lost mount: the path and the free space, on one line
+            error = describe_os_error(problem, store.root)
         except Exception as problem:  # noqa: BLE001  a unit's crash must not stop the others
             error = describe_exception(problem)
-        store.mark_failed(unit, stage, error, attempt)
+        unrecorded = store.mark_failed(unit, stage, error, attempt)
+        if unrecorded:  # the failure is still what is reported; the disk's state is added to it
+            error = f"{error.rstrip('.')} (and {unrecorded})"
     return error
+
+
+def describe_os_error(problem: OSError, run_dir: Path) -> str:
+    """A full disk met outside ``atomic_*`` (a method saving its weights): the file it names (or the
+    run directory when it names none) and the free space there, on one line."""
+    from actionbench.fileio import OUT_OF_SPACE, write_problem
+
+    if problem.errno in OUT_OF_SPACE:
+        path = problem.filename if problem.filename is not None else f"{run_dir}/..."
+        return f"{type(problem).__name__}: {write_problem(path, problem)}"
+    return describe_exception(problem)
 
 
 def describe_exception(problem: BaseException) -> str:
@@ -310,7 +325,9 @@ class DataflowExecutor(Executor):
                             pending.insert(0, job)
                             continue
                         results[job] = f"worker lost: {describe_exception(problem)}"
-                        RunStore(task.run_dir).mark_failed(job.unit, job.stage, results[job], lost[job])
+                        unrecorded = RunStore(task.run_dir).mark_failed(job.unit, job.stage, results[job], lost[job])
+                        if unrecorded:
+                            results[job] += f" (and {unrecorded})"
                     progress.update(job, results[job])
         finally:
             for future in running:

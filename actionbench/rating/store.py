@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
+from actionbench.names import NAME_PATTERN
 from actionbench.fileio import stable_hash
 from actionbench.rating.locking import file_lock
 from actionbench.rating.study import ratings_dir
@@ -34,7 +35,10 @@ from actionbench.rating.study import ratings_dir
 QUESTIONS = ("action", "subject")
 ANSWERS = ("yes", "no", "skip")
 MAX_RATER_LENGTH = 100
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# A rater's name is shown as text; it becomes a file name only when it is a plain name (the suite's
+# one rule); any other name gets a slug and a hash. Raters differing only by case may share a file on
+# a case-insensitive filesystem, which is safe: every line names its rater and reads filter by it.
+_PLAIN_NAME = NAME_PATTERN
 
 
 @dataclass(frozen=True)
