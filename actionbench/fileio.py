@@ -88,6 +88,25 @@ def write_error(path: Path, error: OSError, needed: int | None = None) -> Action
     return ActionBenchError(write_problem(path, error, needed), fix)
 
 
+def _process_umask() -> int:
+    """The process's umask, read without changing it where the platform says it (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (at import, before any worker thread starts)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates private files (0600); a run on a shared cluster filesystem should be as readable
+# as any file its user writes, so temporary files get the umask's mode before they are renamed.
+_UMASK = _process_umask()
+FILE_MODE = 0o666 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path, needed: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds.
@@ -99,6 +118,7 @@ def atomic_path(target: Path, needed: int | None = None) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.fchmod(handle, FILE_MODE)
     except OSError as error:
         raise write_error(target, error, needed) from error
     os.close(handle)

@@ -55,3 +55,20 @@ def test_unwritable_folder_is_one_clear_error(tmp_path):
     blocked.write_text("x")
     with pytest.raises(ActionBenchError, match="cannot write to .*choose a writable output folder"):
         DirectoryLock(blocked / "run").acquire()
+
+
+def test_atomic_writes_get_the_umask_mode_not_private_temporaries(tmp_path):
+    """On a shared filesystem a run's files are as readable as any file its user writes (mkstemp's 0600
+    would hide results from colleagues)."""
+    import os
+    import stat
+
+    from actionbench import fileio
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    fileio.atomic_write_text(tmp_path / "board.csv", "a,b\n")
+    assert stat.S_IMODE((tmp_path / "board.csv").stat().st_mode) == 0o666 & ~mask
+    with fileio.atomic_path(tmp_path / "image.png") as temp:
+        temp.write_bytes(b"png")
+    assert stat.S_IMODE((tmp_path / "image.png").stat().st_mode) == 0o666 & ~mask
