@@ -51,6 +51,7 @@ VECTORS_FILE = "identifiers.safetensors"
 MANIFEST_FILE = "identifiers.json"
 TENSOR_NAME = "identifiers"  # the one tensor in VECTORS_FILE: (identifiers, embedding width), float32
 PIPELINE_FILE = "pipeline.py"  # the name diffusers' custom_pipeline=<folder> imports
+HOOKS_ATTRIBUTE = "_layerwise_identifier_hooks"  # where a text encoder keeps its LayerwiseTextHooks
 _BLOCK_ORDER = {"down_blocks": 0, "mid_block": 1, "up_blocks": 2}
 
 
@@ -158,7 +159,8 @@ def encode_rows(text_encoder, input_ids: torch.Tensor, identifiers: torch.Tensor
     vectors = identifiers.transpose(0, 1).reshape(count * batch, dim)
     kwargs = {key: value.repeat(count, *([1] * (value.dim() - 1))) if torch.is_tensor(value) and value.dim() > 0
               and value.shape[0] == batch else value for key, value in kwargs.items()}
-    with substituted_token(text_encoder, token_id, vectors):
+    hooks = getattr(text_encoder, HOOKS_ATTRIBUTE, None)  # installed by load_layerwise_identifiers
+    with substituted_token(text_encoder, token_id, vectors), (hooks.bypassed() if hooks else contextlib.nullcontext()):
         return text_encoder(rows.to(text_encoder.device), **kwargs)
 
 
@@ -207,7 +209,7 @@ class LayerwiseTextHooks:
         self.vectors, self.token_id, self.tokens = vectors, token_id, tokens
         self.eos_id, self.pad_id = eos_id, pad_id
         self.count = vectors.shape[0]
-        self._inside = False  # the hooks' own re-encoding passes through
+        self._inside = False  # True while encode_rows calls the encoder: the hooks stand aside
         self._requested = 0  # the token length of the call in progress, as the caller padded it
         self.handles = [
             text_encoder.register_forward_pre_hook(self.before, with_kwargs=True),
@@ -217,6 +219,15 @@ class LayerwiseTextHooks:
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
+
+    @contextlib.contextmanager
+    def bypassed(self):
+        """While active, the text encoder is stock (for :func:`encode_rows`' own calls)."""
+        inside, self._inside = self._inside, True
+        try:
+            yield
+        finally:
+            self._inside = inside
 
     @staticmethod
     def _ids(args, kwargs) -> torch.Tensor | None:
@@ -245,12 +256,7 @@ class LayerwiseTextHooks:
             return None
         if bool((ids == self.token_id).any()):
             rest = {key: value for key, value in kwargs.items() if key != "input_ids"}
-            self._inside = True
-            try:
-                output = encode_rows(module, ids, self.vectors, self.token_id, **rest)
-            finally:
-                self._inside = False
-            return pack_rows(output, self.count)
+            return pack_rows(encode_rows(module, ids, self.vectors, self.token_id, **rest), self.count)
         if self._requested > self.tokens and self.count > 1:
             return repeat_blocks(output, self.count)
         return None
@@ -318,12 +324,12 @@ def load_layerwise_identifiers(pipe, folder) -> dict[str, Any]:
     if vectors.shape[0] > 1:
         install_layerwise_attention(pipe.unet, tokens)
     token_id = add_identifier_token(pipe, manifest["token"])
-    previous = getattr(pipe.text_encoder, "_layerwise_identifier_hooks", None)
+    previous = getattr(pipe.text_encoder, HOOKS_ATTRIBUTE, None)
     if previous is not None:
         previous.remove()
     hooks = LayerwiseTextHooks(pipe.text_encoder, vectors, token_id, tokens,
                                eos_id=pipe.tokenizer.eos_token_id, pad_id=pipe.tokenizer.pad_token_id)
-    pipe.text_encoder._layerwise_identifier_hooks = hooks
+    setattr(pipe.text_encoder, HOOKS_ATTRIBUTE, hooks)
     return manifest
 
 

@@ -176,3 +176,32 @@ def test_export_refuses_a_folder_that_is_not_empty(run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), str(tmp_path), "--method", METHOD, "--action", ACTION]) == 2
     assert error_line(capsys) == f"actionbench: error: {tmp_path} is not empty: export into a new folder."
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_the_card_names_a_hub_base_and_the_official_exemplars_licence(tmp_path):
+    """A run on Stable Diffusion and the official ActionBench: base_model metadata, CC BY-NC-ND said plainly."""
+    from actionbench.base_models import BaseModel
+    from actionbench.export import metadata, model_card
+    from actionbench.loading import Snippet, artifact_format
+    from actionbench.methods import METHODS
+    from actionbench.samples import SampleRequest, TrainedUnit
+    from actionbench.store import Unit
+
+    artifact = tmp_path / "run" / "units" / "textual_inversion" / "cheer" / "artifact"
+    artifact.mkdir(parents=True)
+    (artifact / "learned_embeds.safetensors").write_bytes(b"")
+    (artifact / "actionbench.json").write_text(json.dumps({"identifier": "<A>"}))
+    trained = TrainedUnit(tmp_path / "run", Unit("textual_inversion", "cheer"),
+                          {"benchmark": {"name": "actionbench", "version": "v", "protocol": {"subjects": []}},
+                           "action_descriptions": {"cheer": "cheering"}, "seeds": [0, 1]},
+                          METHODS.get("textual_inversion").config_cls(), BaseModel("stabilityai/stable-diffusion-2-1", None),
+                          "key")
+    fmt = artifact_format(artifact)
+    front = metadata(trained, fmt)
+    assert (front["base_model"], front["license"], front["library_name"]) == (
+        "stabilityai/stable-diffusion-2-1", "cc-by-nc-nd-4.0", "diffusers")
+    snippet = Snippet("stabilityai/stable-diffusion-2-1", ".", "a cat <A>", 0, 50, 7.5)
+    card = model_card(trained, fmt, snippet, SampleRequest("a cat {action}", (0,), 50, 7.5), [], "samples/x.png")
+    assert yaml.safe_load(card.split("---\n")[1]) == front
+    assert "licensed **CC BY-NC-ND 4.0**: non-commercial use only" in card
+    assert "pipe.load_textual_inversion(ARTIFACT)" in card and "`a corgi <A> on the moon`" in card
