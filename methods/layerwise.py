@@ -56,7 +56,7 @@ from actionbench.methods.layerwise_pipeline import (  # noqa: F401  (re-exported
     substituted_token,
     unpack_layers,
 )
-from actionbench.methods.training import encode_prompts, load_once, model_fingerprint
+from actionbench.methods.training import load_once, model_fingerprint
 
 IDENTIFIER_TOKEN = "<action>"  # stands for the learned identifier in every prompt
 
@@ -104,12 +104,6 @@ def encode_with_identifiers(pipe, prompts: list[str], identifiers: torch.Tensor,
     count = identifiers.shape[-2]
     states = encode_rows(pipe.text_encoder, ids, identifiers, token_id)[0]
     return pack_layers(states.reshape(count, len(prompts), *states.shape[1:])) if count > 1 else states
-
-
-def encode_negative(pipe, batch: int, count: int) -> torch.Tensor:
-    """The empty prompt (classifier-free guidance), packed like a ``count``-identifier condition."""
-    negative = encode_prompts(pipe, [""] * batch)
-    return negative.repeat(1, count, 1) if count > 1 else negative
 
 
 # ---------------------------------------------------------------------------------------------
