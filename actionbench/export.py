@@ -93,10 +93,7 @@ def export_unit(trained: TrainedUnit, out_dir: Path, *, prompt: str | None = Non
     images = generate_samples(trained, request, device)
     with atomic_folder(out_dir) as build:
         shutil.copytree(trained.artifact, build)
-        if fmt.marker == "identifiers.json":  # always ship the current loader beside the identifiers
-            from actionbench.methods.layerwise import write_loader
-
-            write_loader(build)
+        fmt.complete_copy(build)
         base = base_reference(trained, build)
         snippet = Snippet(base=base, artifact=".", prompt=fill_prompt(prompt, trained.artifact),
                           seed=request.seeds[0], steps=request.steps, guidance=request.guidance)
@@ -172,8 +169,8 @@ def metadata(trained: TrainedUnit, fmt: ArtifactFormat) -> dict[str, Any]:
                             "license": licence.hub_id, "tags": list(dict.fromkeys(tags))}
     if trained.base.folder is None:  # a hub id: the hub links the model to its base
         meta = {"base_model": trained.base.name, **meta}
-    if fmt.marker == "identifiers.json":
-        meta["inference"] = False  # the hub's widget cannot run custom pipeline code
+    if fmt.complete:
+        meta["inference"] = False  # the hub's widget runs stock loaders only, not the artifact's own code
     return meta
 
 

@@ -10,6 +10,7 @@ holds a textual-inversion token, so it is checked first).
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +47,17 @@ class ArtifactFormat:
     imports: tuple[str, ...] = ("import torch", "from diffusers import StableDiffusionPipeline")
     load: tuple[str, ...] = (STOCK_PIPELINE,)  # lines that leave the loaded pipeline in `pipe`
     note: str = ""  # what a user must know (a workaround, an upstream issue)
+    # "module:function" adding what a shared copy needs beyond the trained files (called on the copy)
+    complete: str | None = None
 
     def matches(self, artifact: Path) -> bool:
         return (Path(artifact) / self.marker).exists()
+
+    def complete_copy(self, folder: Path) -> None:
+        """Add to a copy of an artifact what loading it needs (the layer-wise loader, for runs older than it)."""
+        if self.complete:
+            module, _, function = self.complete.partition(":")
+            getattr(importlib.import_module(module), function)(folder)
 
 
 CUSTOM_DIFFUSION_ISSUE = "https://github.com/huggingface/diffusers/issues/9320"
@@ -65,7 +74,8 @@ FORMATS: list[ArtifactFormat] = [
               "pipe.load_layerwise_identifiers(ARTIFACT)"),
         note="`pipeline.py` in this folder is the loader (format: actionbench-layerwise-identifiers/1); "
              "`trust_remote_code=True` lets diffusers import it. On a pipeline you already have: "
-             "`DiffusionPipeline.from_pipe(pipe, custom_pipeline=ARTIFACT, trust_remote_code=True)`."),
+             "`DiffusionPipeline.from_pipe(pipe, custom_pipeline=ARTIFACT, trust_remote_code=True)`.",
+        complete="actionbench.methods.layerwise:write_loader"),
     ArtifactFormat(
         "Custom Diffusion", "pytorch_custom_diffusion_weights.bin",
         "`CustomDiffusionAttnProcessor` + `pipe.unet.set_attn_processor(...)` from the weights file, then "
