@@ -10,9 +10,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "export", help="write a trained method and action of a run as a model-hub folder with a model card",
         description="Write DIR: the unit's artifact, README.md (a model card with the hub's YAML metadata, the "
-                    "loading snippet, samples, the unit's scores with 95%% CIs, its settings and the exemplars' "
+                    "loading snippet, samples, the unit's scores with 95% CIs, its settings and the exemplars' "
                     "licence), example.py (the snippet as a script: stock diffusers, no actionbench import), "
-                    "samples.png and actionbench_export.json. DIR must be new or empty.")
+                    "samples/ (images with sidecars, a grid) and actionbench_export.json. DIR must be new or empty.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'actionbench run'")
     parser.add_argument("out_dir", metavar="DIR", help="the folder to write (new or empty)")
     parser.add_argument("--method", required=True, help="a method of the run")
