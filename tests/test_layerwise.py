@@ -145,3 +145,79 @@ def test_a_corrupt_artifact_says_what_to_do(tmp_path):
     (tmp_path / "identifiers.json").write_text("{not json")
     with pytest.raises(ActionBenchError, match=r"holds no readable layer-wise identifiers .*: train again"):
         load_identifiers(tmp_path)
+
+
+# -- the standalone loader (methods/layerwise_pipeline.py, shipped in every artifact as pipeline.py) ----------
+
+
+def test_the_shipped_loader_imports_nothing_from_the_suite():
+    import ast
+    from pathlib import Path
+
+    from actionbench.methods import layerwise_pipeline
+
+    tree = ast.parse(Path(layerwise_pipeline.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported and not any(name.split(".")[0] in ("actionbench", "methods") for name in imported)
+    assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))  # diffusers refuses them
+
+
+def saved_identifiers(pipe, folder, count=None):
+    names = cross_attention_layers(pipe.unet)
+    vectors = torch.randn(count or len(names), 32, generator=torch.Generator().manual_seed(2))
+    return save_identifiers(folder, vectors, names, pipe, {"method": "p_plus"}), vectors
+
+
+def test_after_loading_the_text_encoder_returns_the_packed_encoding_for_prompts_with_the_token(tiny_pipe, tmp_path):
+    from actionbench.methods.layerwise_pipeline import load_layerwise_identifiers
+
+    artifact, vectors = saved_identifiers(tiny_pipe, tmp_path)
+    plain = encode_prompts(tiny_pipe, ["a cat"])
+    load_layerwise_identifiers(tiny_pipe, artifact)
+    load_layerwise_identifiers(tiny_pipe, artifact)  # a second load replaces the first
+    token_id = ensure_identifier_token(tiny_pipe)
+    with torch.no_grad():
+        positive, negative = tiny_pipe.encode_prompt([f"a cat {IDENTIFIER_TOKEN}"], "cpu", 1, True)
+        expected = encode_with_identifiers(tiny_pipe, [f"a cat {IDENTIFIER_TOKEN}"], vectors, token_id)
+        assert torch.equal(positive, expected)  # what training saw, exactly
+        # the negative prompt, padded by the pipeline to the packed length, is the empty prompt per layer
+        assert torch.equal(negative, encode_prompts(tiny_pipe, [""]).repeat(1, len(vectors), 1))
+        assert torch.equal(encode_prompts(tiny_pipe, ["a cat"]), plain)  # no token: untouched
+
+
+def test_one_shared_identifier_is_plain_textual_inversion(tiny_pipe, tmp_path):
+    from actionbench.methods.layerwise_pipeline import HOOKS_ATTRIBUTE, load_layerwise_identifiers
+    from actionbench.methods.layerwise_pipeline import LayerwiseAttnProcessor as Wrapper
+
+    artifact, vectors = saved_identifiers(tiny_pipe, tmp_path, count=1)
+    load_layerwise_identifiers(tiny_pipe, artifact)
+    assert not any(isinstance(p, Wrapper) for p in tiny_pipe.unet.attn_processors.values())
+    token_id = ensure_identifier_token(tiny_pipe)
+    with torch.no_grad():
+        positive, negative = tiny_pipe.encode_prompt([f"a cat {IDENTIFIER_TOKEN}"], "cpu", 1, True)
+        getattr(tiny_pipe.text_encoder, HOOKS_ATTRIBUTE).remove()  # the reference: the vector in the table
+        tiny_pipe.text_encoder.get_input_embeddings().weight[token_id] = vectors[0]
+        assert torch.equal(positive, encode_prompts(tiny_pipe, [f"a cat {IDENTIFIER_TOKEN}"]))
+    assert negative.shape == positive.shape == (1, TOKENS, 32)
+
+
+def test_the_standalone_loader_refuses_another_base_in_one_sentence(tiny_pipe, tmp_path):
+    from actionbench.methods.layerwise_pipeline import load_layerwise_identifiers
+
+    artifact, _ = saved_identifiers(tiny_pipe, tmp_path)
+    tiny_pipe.unet = sd_layout_unet()
+    with pytest.raises(ValueError) as error:
+        load_layerwise_identifiers(tiny_pipe, artifact)
+    assert str(error.value).startswith("the identifiers were trained on a UNet with 6 cross-attention layers; this "
+                                       "pipeline's has 16 with other names: use the base model they were trained on")
+
+
+def test_from_pipe_gives_a_pipeline_with_the_loader(tiny_pipe, tmp_path, monkeypatch):
+    from diffusers import DiffusionPipeline
+
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    artifact, _ = saved_identifiers(tiny_pipe, tmp_path / "artifact")
+    pipe = DiffusionPipeline.from_pipe(tiny_pipe, custom_pipeline=str(artifact), trust_remote_code=True)
+    assert type(pipe).__name__ == "LayerwiseIdentifiersPipeline"
+    assert pipe.load_layerwise_identifiers(artifact)["format"] == "actionbench-layerwise-identifiers/1"

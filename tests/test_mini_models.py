@@ -20,8 +20,34 @@ def fresh_renders(count: int, **fixed):
 def test_shipped_weights_fit_the_budget_and_are_safetensors():
     files = [p for p in WEIGHTS_DIR.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= 40 * 2**20
-    weights = [p for p in files if p.suffix not in (".json",)]
+    weights = [p for p in files if p.suffix not in (".json",) and p.name != "merges.txt"]  # the tokenizer's BPE
     assert weights and all(p.suffix == ".safetensors" for p in weights)
+
+
+def test_the_shipped_pipeline_folder_is_complete_and_tokenizes_as_the_suite(tmp_path):
+    """from_pretrained on the folder a user gets (no suite) reads CLIP's tokenizer, not a stub."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from actionbench.mini.models import MAX_TOKENS, PIPELINE_DIR, load_tokenizer, mini_pipeline_path
+
+    assert mini_pipeline_path() == PIPELINE_DIR
+    tokenizer_files = list((PIPELINE_DIR / "tokenizer").iterdir())
+    assert sum(p.stat().st_size for p in tokenizer_files) < 2 * 2**20
+    prompts = ["a red cat cheering on a beach", "a blue robot doing a handstand in the snow", "", "Hello, World! <A>"]
+    probe = ("import json, sys; from transformers import CLIPTokenizer; "
+             f"t = CLIPTokenizer.from_pretrained({str(PIPELINE_DIR / 'tokenizer')!r}); "
+             f"print(json.dumps([t.model_max_length, t(json.loads(sys.argv[1]), padding='max_length', "
+             "truncation=True).input_ids, 'actionbench' in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", probe, json.dumps(prompts)], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": ""}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    length, ids, imported = json.loads(result.stdout.strip().splitlines()[-1])
+    suite = load_tokenizer()
+    assert length == MAX_TOKENS and not imported
+    assert ids == suite(prompts, padding="max_length", truncation=True).input_ids
 
 
 @pytest.fixture(scope="module")

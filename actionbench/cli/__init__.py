@@ -17,6 +17,7 @@ from actionbench.plugins import load_plugins  # also used by executors' workers
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
 COMMANDS = ["run", "report", "list_cmd", "check", "data", "rate", "mini", "score", "validate_judge"]
+COMMANDS += ["generate", "export"]  # use what a run trained (issue 19)
 
 
 def build_parser() -> argparse.ArgumentParser:

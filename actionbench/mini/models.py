@@ -1,9 +1,11 @@
 """The mini world's text-to-image model: small diffusers components, and the shipped pipeline's folder.
 
-The shipped weights live in ``actionbench/mini/weights/pipeline`` (a ``save_pretrained`` folder
-without its tokenizer: CLIP's vocabulary is rebuilt offline by :mod:`actionbench.tokenizer`).
-:func:`mini_pipeline_path` assembles the full pipeline once into the cache and returns its folder,
-so ``BASE_MODELS["mini"]`` is "just another" diffusers Stable Diffusion pipeline.
+The shipped weights live in ``actionbench/mini/weights/pipeline``, a complete ``save_pretrained``
+folder: ``StableDiffusionPipeline.from_pretrained`` on it, without the suite, gives the suite's
+images. Its ``tokenizer/`` is CLIP's real BPE vocabulary in the slow-tokenizer files every
+transformers version reads (``vocab.json``, ``merges.txt``: 1.5 MB), written offline from
+open_clip's BPE file by :func:`write_tokenizer_folder`. :func:`mini_pipeline_path` returns the
+folder, so ``BASE_MODELS["mini"]`` is "just another" diffusers Stable Diffusion pipeline.
 
 Sizes are chosen for training on a 2-core CPU at 32 px (see ``shared/references/environment.md``):
 images 32x32 -> latents 8x8x4 (a 0.7M-parameter autoencoder); a 4.2M-parameter UNet (0.08 GFLOP a
@@ -13,11 +15,10 @@ tokenizer pads to 32 tokens (SD's 77 would double the text encoder's cost for no
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
-from actionbench.fileio import atomic_folder, file_sha256, stable_hash
+from actionbench.fileio import atomic_write_json
 from actionbench.paths import cache_dir
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -62,21 +63,37 @@ def load_tokenizer():
     return tokenizer
 
 
+# The files of a pipeline's tokenizer/ folder; CLIPTokenizer.from_pretrained reads them in transformers 4 and 5.
+TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
+SPECIAL_TOKENS = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+                  "pad_token": "<|endoftext|>"}  # CLIP's (SD 1.x pads with the end-of-text token)
+
+
+def write_tokenizer_folder(folder: Path) -> Path:
+    """Write the mini pipeline's ``tokenizer/`` folder: CLIP's BPE files and a config padding to 32 tokens."""
+    from actionbench.tokenizer import write_clip_vocab
+
+    folder = Path(folder)
+    for name in ("vocab.json", "merges.txt"):  # write_clip_vocab keeps files that exist: start clean
+        (folder / name).unlink(missing_ok=True)
+    write_clip_vocab(folder)
+    atomic_write_json(folder / "special_tokens_map.json", SPECIAL_TOKENS)
+    atomic_write_json(folder / "tokenizer_config.json", {
+        "tokenizer_class": "CLIPTokenizer", "model_max_length": MAX_TOKENS, "do_lower_case": True,
+        "errors": "replace", **SPECIAL_TOKENS})
+    return folder
+
+
 def mini_pipeline_path() -> Path:
-    """The shipped pipeline, assembled (weights + CLIP tokenizer) once into the cache; its folder."""
+    """The shipped pipeline's folder (weights and tokenizer), as ``from_pretrained`` reads it."""
     index = PIPELINE_DIR / "model_index.json"
     if not index.is_file():
         raise ActionBenchError(
             f"ActionBench-Mini's weights are missing ({PIPELINE_DIR})",
             "reinstall the package, or train them: actionbench mini train --component vae|unet, then "
             "actionbench mini export")
-    # Content hashes (not sizes: re-exported weights of the same architecture have the same sizes).
-    version = stable_hash({p.relative_to(PIPELINE_DIR).as_posix(): file_sha256(p)
-                           for p in sorted(PIPELINE_DIR.rglob("*")) if p.is_file()})
-    folder = cache_dir("base-models") / f"mini-{version}"
-    if (folder / "model_index.json").is_file():
-        return folder
-    with atomic_folder(folder) as build:
-        shutil.copytree(PIPELINE_DIR, build)
-        load_tokenizer().save_pretrained(str(build / "tokenizer"))
-    return folder
+    missing = [name for name in TOKENIZER_FILES if not (PIPELINE_DIR / "tokenizer" / name).is_file()]
+    if missing:
+        raise ActionBenchError(f"ActionBench-Mini's pipeline has no tokenizer/{missing[0]} ({PIPELINE_DIR})",
+                               "reinstall the package, or re-export the pipeline: actionbench mini export")
+    return PIPELINE_DIR

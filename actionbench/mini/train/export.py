@@ -2,9 +2,10 @@
 
 The text-to-image pipeline is saved with diffusers' ``save_pretrained``, its UNet and autoencoder in
 fp16 (diffusers loads them back as fp32 unless asked otherwise; the quality bars are measured on
-the shipped weights), its text encoder in fp32 (transformers would load fp16 as fp16), and
-without its tokenizer folder, which :func:`actionbench.mini.models.mini_pipeline_path` rebuilds
-offline. The other components are written by their own ``export`` functions.
+the shipped weights), its text encoder in fp32 (transformers would load fp16 as fp16), and its
+tokenizer folder as CLIP's slow-tokenizer files (:func:`actionbench.mini.models.write_tokenizer_folder`:
+1.5 MB, read by every transformers version), so the folder is a complete diffusers pipeline. The
+other components are written by their own ``export`` functions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from actionbench.mini.models import PIPELINE_DIR, load_tokenizer, scheduler_config
+from actionbench.mini.models import PIPELINE_DIR, load_tokenizer, scheduler_config, write_tokenizer_folder
 from actionbench.mini.train.loop import CHECKPOINT, default_workdir
 
 
@@ -54,7 +55,8 @@ def export_pipeline(unet_workdir: Path | None = None, vae_dir: Path | None = Non
     staging = Path(tempfile.mkdtemp(prefix=".pipeline.", dir=Path(out).parent))
     try:
         pipe.save_pretrained(staging / "pipeline")
-        shutil.rmtree(staging / "pipeline" / "tokenizer")
+        shutil.rmtree(staging / "pipeline" / "tokenizer")  # transformers 5 writes only tokenizer.json (3.6 MB)
+        write_tokenizer_folder(staging / "pipeline" / "tokenizer")
         if Path(out).exists():
             shutil.rmtree(out)
         (staging / "pipeline").rename(out)
