@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -39,3 +40,38 @@ def test_mini_budget_quick_prints_seconds_per_stage_and_method(tmp_path):
     # cold cache: the job got its own ACTIONBENCH_HOME (exemplars rendered there), not the caller's
     assert list((tmp_path / "runs" / "main" / "home" / "cache" / "mini" / "benchmark").iterdir())
     assert not (tmp_path / "unused-home").exists()
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), BENCHMARKS / name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_steps_runs_every_step_on_the_tiny_pipeline_on_a_cpu(capsys):
+    gpu_steps = load_script("gpu_steps.py")
+    assert gpu_steps.main(["--config", "tiny", "--sizes", "64", "--batches", "1", "--device", "cpu",
+                           "--warmup", "0", "--repeats", "1", "--window", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("training and denoising steps: tiny weights (random), CPU")
+    assert lines[1].split() == ["method", "size", "batch", "loop", "ms/step", "peak", "MiB", "TFLOP/s", "speed-up"]
+    rows = [line.split() for line in lines[2:]]
+    methods = ["textual_inversion", "dreambooth", "dreambooth_lora", "custom_diffusion", "p_plus", "adi", "cfg"]
+    assert [row[:4] for row in rows] == [[m, "64", "1", loop] for m in methods for loop in ("eager", "optimised")]
+    for eager, optimised in zip(rows[::2], rows[1::2]):
+        assert eager[-1] == "-"
+        assert float(optimised[-1].rstrip("x")) == pytest.approx(float(eager[4]) / float(optimised[4]), rel=0.02)
+        for row in (eager, optimised):
+            assert float(row[4]) > 0 and float(row[5]) > 0 and float(row[6]) > 0  # every step did counted work
+
+
+def test_gpu_steps_refuses_a_size_the_unet_cannot_halve_and_an_unknown_method(capsys):
+    gpu_steps = load_script("gpu_steps.py")
+    with pytest.raises(SystemExit):
+        gpu_steps.main(["--config", "tiny", "--methods", "cfg,teapot", "--device", "cpu"])
+    assert "unknown method(s) teapot" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gpu_steps.main(["--config", "tiny", "--sizes", "62", "--methods", "cfg", "--device", "cpu"])
+    assert "size(s) 62 are not multiples of 4 for --config tiny" in capsys.readouterr().err
