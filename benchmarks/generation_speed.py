@@ -29,8 +29,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from actionbench.base_models import resolve_base_model
     from actionbench.methods.generation import sample_images
+
+    from actionbench.base_models import resolve_base_model
     from actionbench.mini.benchmark import PROTOCOL, SUBJECTS, subject_entry
 
     pipe = resolve_base_model("mini").load()

@@ -42,9 +42,9 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -81,7 +81,12 @@ def build_pipeline(name: str, device: torch.device):
     quiet_libraries()
     if name == "tiny":
         return BaseModel("tiny", build_tiny_pipeline()).load(device=str(device))
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from actionbench.paths import cache_dir
@@ -199,9 +204,17 @@ def adam_step(optimizer, parameters, loss, loop: Loop, max_grad_norm: float | No
 
 
 def textual_inversion_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
-    from actionbench.methods.training import (add_placeholder_tokens, apply_memory_options, autocast,
-                                              denoising_loss, encode_prompts, freeze, make_optimizer,
-                                              train_token_embeddings, training_scheduler)
+    from actionbench.methods.training import (
+        add_placeholder_tokens,
+        apply_memory_options,
+        autocast,
+        denoising_loss,
+        encode_prompts,
+        freeze,
+        make_optimizer,
+        train_token_embeddings,
+        training_scheduler,
+    )
 
     config = method_config("textual_inversion", loop, size, batch, precision)
     apply_memory_options(pipe, config)
@@ -234,8 +247,15 @@ def textual_inversion_step(pipe, loop: Loop, size: int, batch: int, precision: s
 
 def _dreambooth_family(method: str, pipe, loop: Loop, size: int, batch: int, precision: str,
                        trainable: Callable[[], list]) -> Callable[[], None]:
-    from actionbench.methods.training import (apply_memory_options, autocast, denoising_loss, encode_prompts,
-                                              freeze, make_optimizer, training_scheduler)
+    from actionbench.methods.training import (
+        apply_memory_options,
+        autocast,
+        denoising_loss,
+        encode_prompts,
+        freeze,
+        make_optimizer,
+        training_scheduler,
+    )
 
     config = method_config(method, loop, size, batch, precision)
     apply_memory_options(pipe, config)
@@ -283,11 +303,19 @@ def dreambooth_lora_step(pipe, loop, size, batch, precision):
 
 def custom_diffusion_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
     import torch.nn.functional as F
-
     from actionbench.methods.custom_diffusion import custom_diffusion_processors
-    from actionbench.methods.training import (add_placeholder_tokens, apply_memory_options, autocast,
-                                              denoising_loss, encode_prompts, freeze, make_optimizer,
-                                              prediction_and_target, train_token_embeddings, training_scheduler)
+    from actionbench.methods.training import (
+        add_placeholder_tokens,
+        apply_memory_options,
+        autocast,
+        denoising_loss,
+        encode_prompts,
+        freeze,
+        make_optimizer,
+        prediction_and_target,
+        train_token_embeddings,
+        training_scheduler,
+    )
 
     config = method_config("custom_diffusion", loop, size, batch, precision)
     apply_memory_options(pipe, config)
@@ -330,11 +358,20 @@ def custom_diffusion_step(pipe, loop: Loop, size: int, batch: int, precision: st
 
 def _identifier_state(method, pipe, config, size: int):
     """An ``IdentifierTraining`` as ``PPlusMethod.prepare`` builds it, with random exemplar latents."""
-    from actionbench.methods.layerwise import (IDENTIFIER_TOKEN, ensure_identifier_token,
-                                               install_layerwise_attention, token_embedding)
+    from actionbench.methods.layerwise import (
+        IDENTIFIER_TOKEN,
+        ensure_identifier_token,
+        install_layerwise_attention,
+        token_embedding,
+    )
     from actionbench.methods.p_plus import IdentifierTraining, LossScale
-    from actionbench.methods.training import (ExemplarSampler, apply_memory_options, freeze, make_optimizer,
-                                              training_scheduler)
+    from actionbench.methods.training import (
+        ExemplarSampler,
+        apply_memory_options,
+        freeze,
+        make_optimizer,
+        training_scheduler,
+    )
 
     generator = torch.Generator().manual_seed(0)
     freeze(pipe.unet, pipe.vae, pipe.text_encoder)
@@ -416,7 +453,11 @@ def adi_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callabl
 
 def cfg_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
     """One denoising step of 50-step DDIM sampling with classifier-free guidance (7.5), as the pipeline runs it."""
-    from actionbench.methods.training import apply_memory_options, autocast, encode_prompts
+    from actionbench.methods.training import (
+        apply_memory_options,
+        autocast,
+        encode_prompts,
+    )
 
     config = method_config("text", loop, size, batch, precision)
     apply_memory_options(pipe, config)
@@ -430,12 +471,12 @@ def cfg_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callabl
     latents = torch.randn((batch, pipe.unet.config.in_channels, latent, latent), device=device)
     timestep = pipe.scheduler.timesteps[25]
 
-    def step() -> None:
+    def step() -> torch.Tensor:
         with torch.inference_mode(), autocast(config, device):
             model_input = pipe.scheduler.scale_model_input(torch.cat([latents] * 2), timestep)
             uncond, text = pipe.unet(model_input, timestep, encoder_hidden_states=hidden).sample.chunk(2)
             prediction = uncond + 7.5 * (text - uncond)
-            pipe.scheduler.step(prediction, timestep, latents).prev_sample
+            return pipe.scheduler.step(prediction, timestep, latents).prev_sample
 
     return step
 
@@ -505,10 +546,11 @@ def measure(base, method: str, loop: Loop, size: int, batch: int, args, device: 
 
 
 def format_table(rows: list[Measurement], device_name: str, args) -> str:
-    lines = [f"training and denoising steps: {args.config} weights (random), {device_name}, {args.precision} autocast, "
-             f"median of {args.repeats} windows of {args.window} steps, {time.strftime('%Y-%m-%d')}",
-             f"{COLUMNS[0]:<18} {COLUMNS[1]:>5} {COLUMNS[2]:>5} {COLUMNS[3]:<10} {COLUMNS[4]:>9} {COLUMNS[5]:>9} "
-             f"{COLUMNS[6]:>8} {COLUMNS[7]:>8}"]
+    title = (f"training and denoising steps: {args.config} weights (random), {device_name}, {args.precision} "
+             f"autocast, median of {args.repeats} windows of {args.window} steps, {time.strftime('%Y-%m-%d')}")
+    header = (f"{COLUMNS[0]:<18} {COLUMNS[1]:>5} {COLUMNS[2]:>5} {COLUMNS[3]:<10} {COLUMNS[4]:>9} {COLUMNS[5]:>9} "
+              f"{COLUMNS[6]:>8} {COLUMNS[7]:>8}")
+    lines = [title, header]
     for r in rows:
         speedup = f"{r.speedup:.2f}x" if r.speedup is not None else "-"
         lines.append(f"{r.method:<18} {r.size:>5} {r.batch:>5} {r.loop:<10} {r.milliseconds:>9.1f} {r.peak_mib:>9.0f} "

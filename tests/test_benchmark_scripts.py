@@ -14,7 +14,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def run_script(name: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    result = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, check=False,
                             env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.splitlines()
@@ -33,7 +33,7 @@ def test_mini_budget_quick_prints_seconds_per_stage_and_method(tmp_path):
     # ADI and DreamBooth on one action, and plain: the leakage metric's shared reference unit
     assert [row.split()[0] for row in rows] == ["adi", "dreambooth", "plain", "total"]
     for row in rows:
-        train, generate, score, total, share = numbers(row, 5)
+        train, generate, score, total, _share = numbers(row, 5)
         assert min(train, generate, score) >= 0 and abs(train + generate + score - total) <= 0.15
     assert sum(numbers(row, 1)[0] for row in rows[:-1]) == pytest.approx(100, abs=0.2)
     assert lines[header + 5].startswith("wall time ")
@@ -75,3 +75,24 @@ def test_gpu_steps_refuses_a_size_the_unet_cannot_halve_and_an_unknown_method(ca
     with pytest.raises(SystemExit):
         gpu_steps.main(["--config", "tiny", "--sizes", "62", "--methods", "cfg", "--device", "cpu"])
     assert "size(s) 62 are not multiples of 4 for --config tiny" in capsys.readouterr().err
+
+
+def test_the_sd21_configs_build_stable_diffusion_2_1s_architecture():
+    """Parameter counts of stabilityai/stable-diffusion-2-1's UNet, VAE and text encoder (built on the
+    meta device: no memory, no weights) and its 16 cross-attention layers."""
+    import json
+
+    import torch
+    from actionbench.methods.layerwise import cross_attention_layers
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    configs = json.loads((BENCHMARKS / "sd21_configs.json").read_text())
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**configs["unet"])
+        vae = AutoencoderKL(**configs["vae"])
+        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+    counts = [sum(p.numel() for p in module.parameters()) for module in (unet, vae, text_encoder)]
+    assert counts == [865_910_724, 83_653_863, 340_387_840]
+    assert len(cross_attention_layers(unet)) == 16
+    assert DDIMScheduler(**configs["scheduler"]).config.prediction_type == "v_prediction"

@@ -7,14 +7,24 @@ import time
 from pathlib import Path
 
 import pytest
+from actionbench.reports.timing import (
+    format_table,
+    report_timing,
+    stage_times,
+    timing_table,
+)
 
 from actionbench.cli import main
 from actionbench.errors import ActionBenchError
-from actionbench.reports.timing import format_table, report_timing, stage_times, timing_table
-from actionbench.store import RunStore, Unit
 from actionbench.fileio import atomic_write_json
+from actionbench.store import RunStore, Unit
 
 PLUGIN = str(Path(__file__).parent / "plugins" / "dummy_metric.py")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
 
 
 def fake_run(root: Path, stages: dict[tuple[str, str | None, str], tuple[float, float]]) -> RunStore:
@@ -64,8 +74,7 @@ def test_csv_holds_one_row_per_stage_and_method(tmp_path):
     store = fake_run(tmp_path / "run", {("adi", "cheer", "train"): (3.0, 1.0), ("adi", "cheer", "score"): (1.0, 2.0)})
     text = report_timing(store.root)
     assert "resumed" not in text.splitlines()[1]  # a report looks at the run as a whole
-    with open(store.root / "timing.csv") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(store.root / "timing.csv")
     assert [(r["stage"], r["method"], float(r["seconds"]), float(r["share"])) for r in rows] == [
         ("train", "adi", 3.0, 0.75), ("score", "adi", 1.0, 0.25)]
 
@@ -88,18 +97,18 @@ def test_run_prints_the_table_and_a_resumed_run_shows_its_units_as_resumed(fixtu
         [stage, method, "2", "0"] for stage in ("train", "generate", "score") for method in ("plain", "text")
     ] + [["total", "12", "0", table[-1].split()[3]]]
     assert sum(float(line.split()[-1].rstrip("%")) for line in table[:-1]) == pytest.approx(100, abs=0.5)
-    recorded = {(r["stage"], r["method"]): float(r["seconds"]) for r in csv.DictReader(open(run / "timing.csv"))}
+    recorded = {(r["stage"], r["method"]): float(r["seconds"]) for r in read_csv(run / "timing.csv")}
     time.sleep(1.1)  # the manifest's invocation time has a resolution of one second
     assert main(args) == 0
     again = capsys.readouterr().out.splitlines()
     assert again[header + 7].split()[:3] == ["total", "12", "12"]  # all resumed ...
     assert again[-1] == "this invocation: 0.0 s of stage time"
-    rows = list(csv.DictReader(open(run / "timing.csv")))
+    rows = read_csv(run / "timing.csv")
     assert {(r["stage"], r["method"]): float(r["seconds"]) for r in rows} == recorded  # ... at their recorded time
     assert all(float(r["this_invocation_seconds"]) == 0.0 for r in rows)
     (run / "timing.csv").unlink()
     assert main(["report", str(run), "--no-screenshot"]) == 0
     report = capsys.readouterr().out
     assert f"where the time went in {run} (seconds recorded by each stage):" in report
-    assert list(csv.DictReader(open(run / "timing.csv"))) == [{**r, "resumed": "0", "this_invocation_seconds": r["seconds"]}
+    assert read_csv(run / "timing.csv") == [{**r, "resumed": "0", "this_invocation_seconds": r["seconds"]}
                                                                for r in rows]
