@@ -53,7 +53,9 @@ def main(args: argparse.Namespace) -> int:
     from actionbench.reports.timing import report_timing  # timing.csv beside the board of a single run
 
     for run_dir in run_dirs:
-        print(report_timing(run_dir, out_dir=out if len(run_dirs) == 1 else run_dir))
+        timing = report_timing(run_dir, out_dir=out if len(run_dirs) == 1 else run_dir)
+        if timing:  # empty when no stage has finished
+            print(timing)
     for note in paths.notes:
         print(f"actionbench: note: {note}", file=sys.stderr)
     return 0

@@ -84,7 +84,9 @@ def main(args: argparse.Namespace) -> int:
                   f"run 'actionbench report {summary.run_dir}'", file=sys.stderr)
     from actionbench.reports.timing import report_timing  # per stage and method; also timing.csv
 
-    print(report_timing(summary.run_dir, this_invocation=True))
+    timing = report_timing(summary.run_dir, this_invocation=True)
+    if timing:  # empty when no stage has finished
+        print(timing)
     if summary.failures:
         print(f"actionbench: {len(summary.failures)} unit(s) failed; their finished stages are kept. "
               f"Fix the cause and re-run the same command to resume.", file=sys.stderr)
