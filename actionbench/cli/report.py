@@ -59,6 +59,12 @@ def main(args: argparse.Namespace) -> int:
                         ("screenshot", paths.screenshot)):
         if path is not None:
             print(f"{label}: {path}")
+    from actionbench.reports.timing import report_timing  # timing.csv beside the board of a single run
+
+    for run_dir in run_dirs:
+        timing = report_timing(run_dir, out_dir=out if len(run_dirs) == 1 else run_dir)
+        if timing:  # empty when no stage has finished
+            print(timing)
     for note in paths.notes:
         print(f"actionbench: note: {note}", file=sys.stderr)
     return 0

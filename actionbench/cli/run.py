@@ -101,6 +101,11 @@ def main(args: argparse.Namespace) -> int:
         except Exception as error:  # the run's results are safe; only the board could not be drawn
             print(f"actionbench: the leaderboard could not be written ({error}); "
                   f"run 'actionbench report {summary.run_dir}'", file=sys.stderr)
+    from actionbench.reports.timing import report_timing  # per stage and method; also timing.csv
+
+    timing = report_timing(summary.run_dir, this_invocation=True)
+    if timing:  # empty when no stage has finished
+        print(timing)
     if summary.failures:
         print(f"actionbench: {len(summary.failures)} unit(s) failed; their finished stages are kept. "
               f"Fix the cause and re-run the same command to resume.", file=sys.stderr)

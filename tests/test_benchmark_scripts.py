@@ -1,0 +1,98 @@
+"""The speed benchmarks run and print their tables (their shape, not their times)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_script(name: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, check=False,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
+def numbers(line: str, count: int) -> list[float]:
+    return [float(value.rstrip("%")) for value in line.split()[-count:]]
+
+
+def test_mini_budget_quick_prints_seconds_per_stage_and_method(tmp_path):
+    lines = run_script("mini_budget.py", "--quick", "--jobs", "main", "--keep", str(tmp_path / "runs"),
+                       env={"ACTIONBENCH_HOME": str(tmp_path / "unused-home")})
+    header = lines.index("job main: seconds per stage and method (cold cache)") + 1
+    assert lines[header].split() == ["method", "train", "generate", "score", "total", "share"]
+    rows = lines[header + 1:header + 5]
+    # ADI and DreamBooth on one action, and plain: the leakage metric's shared reference unit
+    assert [row.split()[0] for row in rows] == ["adi", "dreambooth", "plain", "total"]
+    for row in rows:
+        train, generate, score, total, _share = numbers(row, 5)
+        assert min(train, generate, score) >= 0 and abs(train + generate + score - total) <= 0.15
+    assert sum(numbers(row, 1)[0] for row in rows[:-1]) == pytest.approx(100, abs=0.2)
+    assert lines[header + 5].startswith("wall time ")
+    # cold cache: the job got its own ACTIONBENCH_HOME (exemplars rendered there), not the caller's
+    assert list((tmp_path / "runs" / "main" / "home" / "cache" / "mini" / "benchmark").iterdir())
+    assert not (tmp_path / "unused-home").exists()
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), BENCHMARKS / name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_steps_runs_every_step_on_the_tiny_pipeline_on_a_cpu(capsys):
+    gpu_steps = load_script("gpu_steps.py")
+    assert gpu_steps.main(["--config", "tiny", "--sizes", "64", "--batches", "1", "--device", "cpu",
+                           "--warmup", "0", "--repeats", "1", "--window", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("training and denoising steps: tiny weights (random), CPU")
+    assert lines[1].split() == ["method", "size", "batch", "loop", "ms/step", "peak", "MiB", "TFLOP/s", "speed-up"]
+    rows = [line.split() for line in lines[2:]]
+    methods = ["textual_inversion", "dreambooth", "dreambooth_lora", "custom_diffusion", "p_plus", "adi", "cfg"]
+    assert [row[:4] for row in rows] == [[m, "64", "1", loop] for m in methods for loop in ("eager", "optimised")]
+    for eager, optimised in zip(rows[::2], rows[1::2]):
+        assert eager[-1] == "-"
+        assert float(optimised[-1].rstrip("x")) == pytest.approx(float(eager[4]) / float(optimised[4]), rel=0.02)
+        for row in (eager, optimised):
+            assert float(row[4]) > 0 and float(row[5]) > 0 and float(row[6]) > 0  # every step did counted work
+
+
+def test_gpu_steps_refuses_a_size_the_unet_cannot_halve_and_an_unknown_method(capsys):
+    gpu_steps = load_script("gpu_steps.py")
+    with pytest.raises(SystemExit):
+        gpu_steps.main(["--config", "tiny", "--methods", "cfg,teapot", "--device", "cpu"])
+    assert "unknown method(s) teapot" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gpu_steps.main(["--config", "tiny", "--sizes", "62", "--methods", "cfg", "--device", "cpu"])
+    assert "size(s) 62 are not multiples of 4 for --config tiny" in capsys.readouterr().err
+
+
+def test_the_sd21_configs_build_stable_diffusion_2_1s_architecture():
+    """Parameter counts of stabilityai/stable-diffusion-2-1's UNet, VAE and text encoder (built on the
+    meta device: no memory, no weights) and its 16 cross-attention layers."""
+    import json
+
+    import torch
+    from actionbench.methods.layerwise import cross_attention_layers
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    configs = json.loads((BENCHMARKS / "sd21_configs.json").read_text())
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**configs["unet"])
+        vae = AutoencoderKL(**configs["vae"])
+        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+    counts = [sum(p.numel() for p in module.parameters()) for module in (unet, vae, text_encoder)]
+    assert counts == [865_910_724, 83_653_863, 340_387_840]
+    assert len(cross_attention_layers(unet)) == 16
+    assert DDIMScheduler(**configs["scheduler"]).config.prediction_type == "v_prediction"
