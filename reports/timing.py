@@ -12,12 +12,11 @@ the summed stage time. Reads only the run store, like every report.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from actionbench.csvcells import rows_csv
 from actionbench.fileio import atomic_write_text
 from actionbench.store import SHARED_ACTION, STAGES, RunStore
 
@@ -105,14 +104,11 @@ def format_table(rows: list[TimingRow], title: str = "where the time went", *, r
 
 
 def write_csv(rows: list[TimingRow], path: Path) -> Path:
-    """``timing.csv``: one row per (stage, method), seconds at full precision, no total row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([row.stage, row.method, row.units, row.resumed, f"{row.seconds:.3f}",
-                         f"{row.this_invocation_seconds:.3f}", f"{row.share:.6f}"])
-    atomic_write_text(path, buffer.getvalue())
+    """``timing.csv``: one row per (stage, method), seconds at full precision, no total row; cells as
+    every CSV of the suite writes them (:mod:`actionbench.csvcells`)."""
+    values = [[row.stage, row.method, row.units, row.resumed, f"{row.seconds:.3f}",
+               f"{row.this_invocation_seconds:.3f}", f"{row.share:.6f}"] for row in rows]
+    atomic_write_text(path, rows_csv(list(COLUMNS), [dict(zip(COLUMNS, row)) for row in values]))
     return path
 
 
