@@ -26,6 +26,7 @@ _BUILTIN = [
     ("adi-no-action-mask", "adi", "ADI ablation: context mask only (no action-different samples)"),
     ("adi-no-mask", "adi", "ADI ablation: no gradient mask (P+ with ADI's settings)"),
     ("adi-random-mask", "adi", "ADI ablation: random mask keeping as many channels as ADI's"),
+    ("adi-renderer-samples", "adi", "ADI variant, ActionBench-Mini only: the world's renderer draws the anchor's figure in other actions"),
 ]
 for _name, _module, _description in _BUILTIN:
     METHODS.lazy(_name, f"actionbench.methods.{_module}", _description)
