@@ -39,11 +39,12 @@ Hyperparameters. "paper" means the poster; nothing else of the paper could be re
 | beta | 0.5: the context mask keeps the 50% of channels with the smallest \|g - g_c\|, the action mask drops the 50% with the smallest \|g - g_a\| | paper: not stated; chosen: the symmetric value, so neither mask dominates the intersection |
 | percentile | gamma = the round(beta*D)-th smallest \|g - g_c\| of each identifier (lambda likewise), ties by channel index, so each mask keeps an exact count | paper: not stated; chosen |
 | mask_scope | "identifier": percentiles per identifier over its D channels ("all": over every channel of every identifier) | paper: not stated; chosen: layers' gradient scales differ, a global percentile would mask whole layers |
+| mask_on | "step": the masks are computed once per optimiser step, on each role's gradient averaged over the step's micro-steps ("micro_step": one mask per micro-step, a channel updated when any micro-step kept it) | paper (poster: the mask multiplies g, the step's gradient); with accumulation 4 the "micro_step" reading moved 57.5% of channels per update against the mask's 19.7% (issue 18) |
 | share_noise | true: the triple shares noise and timestep | paper: not stated; chosen: the gradient differences then reflect the images, not the noise draw |
 | freeze_masked_channels | true: a masked channel's update is exactly zero (AdamW's momentum and weight decay would move it) | paper: not stated ("overwrites the gradient"); chosen |
 | context-different sample | another exemplar of the same action, uniform, never the anchor | paper |
 | prompts | each sample's own caption template with the identifier; the action-different sample uses its anchor's caption (same context) | paper: not stated; chosen |
-| action-different samples | quick_subject_lora (dreambooth_lora) trained on the anchor alone, then "a photo of sks person <other action>" | paper: "quickly train a subject-driven customization model"; model and prompts chosen |
+| action-different samples | ``action_different_source`` names an entry of :data:`ACTION_DIFFERENT_SOURCES`: "subject_lora" (default): quick_subject_lora (dreambooth_lora) trained on the anchor alone, then "a photo of sks person <other action>"; "base": the base model with the anchor's caption and another action; "renderer" (ActionBench-Mini only, the ``adi-renderer-samples`` variant): the world's renderer draws the anchor's own figure in other actions | paper: "quickly train a subject-driven customization model"; model and prompts chosen; "renderer" is the ideal subject-driven model a rendered world can offer |
 | subject_lora_steps, _learning_rate, _rank | 300, 1e-4, 4 | paper: not stated; chosen: quick_subject_lora's defaults (diffusers' DreamBooth-LoRA lr and rank, fewer steps for one image) |
 | other_actions | standing, squatting, waving, smiling (those matching the learned action dropped) | paper: the poster figure's examples (Stand, Squat, Wave, Smile); the full list is not stated |
 | action_different_per_exemplar | 4 | paper: not stated; chosen: the poster figure shows four |
@@ -55,15 +56,18 @@ Hyperparameters. "paper" means the poster; nothing else of the paper could be re
 | resolution | the base's native size (512 on SD 2.1-base) | paper: not stated; chosen |
 | inference | 50 steps, guidance 7.5 | the protocol's (P+/ReVersion papers' setting) |
 
-With a batch of B triples, each role's gradient is its mean over the B samples and one mask is
-computed per micro-step; with gradient accumulation, masked gradients are averaged and a channel
-is updated when any micro-step kept it.
+With a batch of B triples, each role's gradient is its mean over the B samples. With gradient
+accumulation (``mask_on="step"``, the default) each role's gradient is also averaged over the
+micro-steps and one mask is computed per optimiser step, so an update moves exactly the mask's share
+of channels; ``mask_on="micro_step"`` keeps the other reading (a mask per micro-step, masked
+gradients averaged, a channel updated when any micro-step kept it).
 
 Ablations (config switches, and registered variants so a board shows them side by side):
 ``adi-single-token`` (layerwise=false), ``adi-no-context-mask``, ``adi-no-action-mask``,
 ``adi-no-mask`` (both off: P+'s step with ADI's settings, no triples computed) and
 ``adi-random-mask`` (a random mask with, per identifier, as many kept channels as ADI's mask at
-that step).
+that step). Variant: ``adi-renderer-samples`` (ActionBench-Mini only: action-different samples drawn
+by the world's renderer, :mod:`actionbench.mini.same_figure`).
 """
 
 from __future__ import annotations
