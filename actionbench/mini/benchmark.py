@@ -55,6 +55,11 @@ def _steps(paper_steps: int) -> int:
     return round(paper_steps * BUDGET_FACTOR)
 
 
+# ADI's action-different samples on the mini world: "base" (the base model, the anchor's caption with
+# another named action). Measured (docs/baselines.md, "ADI's action-different samples on Mini"): the
+# paper's "subject_lora" costs ~27 CPU-s per exemplar (~36 CPU-min for the 8 actions) and on this world
+# does not keep the figure (its "sks person" prompt is outside the mini vocabulary); the renderer's exact
+# same-figure samples ("adi-renderer-samples") kept the subject as well as "base" but lost pose agreement.
 _ADI = {"steps": _steps(500), "action_different_source": "base", "other_actions": MINI_OTHER_ACTIONS}
 METHOD_DEFAULTS = {
     "textual_inversion": {"steps": _steps(3000)},
