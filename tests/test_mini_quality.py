@@ -45,3 +45,16 @@ def test_the_legibility_table_prints_one_line_per_stage():
     lines = legibility_lines(table)
     assert len(lines) == 3 and "pose OKS" in lines[0]
     assert lines[2].split()[-4:] == ["0.770", "0.860", "0.980", "1.000"]
+
+
+def test_the_legibility_tables_base_row_is_the_base_models_bar_measurement():
+    from actionbench.base_models import resolve_base_model
+    from actionbench.mini.judge import load_judge
+    from actionbench.mini.keypoints import MiniKeypointBackend
+    from actionbench.mini.quality import LEGIBILITY_STAGES, base_model_scores, legibility_table
+
+    table = legibility_table(10, seed=2, steps=4, guidance=5.0)
+    assert tuple(table) == LEGIBILITY_STAGES
+    pipe = resolve_base_model("mini").load("cpu")
+    alone = base_model_scores(pipe, 10, 2, 4, 5.0, load_judge(), MiniKeypointBackend())
+    assert table["base model"] == alone  # run_quality reuses the row instead of generating twice

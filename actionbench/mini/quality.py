@@ -140,14 +140,18 @@ def legibility_scores(images, rows: list[tuple[str, str, str, str]], judge, back
     return scores
 
 
-def base_bars(images_count: int, seed: int, steps: int, guidance: float) -> list[Bar]:
+def base_bars(images_count: int, seed: int, steps: int, guidance: float,
+              scores: dict[str, float] | None = None) -> list[Bar]:
+    """The base model's bars; ``scores``: the legibility table's "base model" row (the same prompts
+    and seeds), so the images are not generated twice."""
     from actionbench.base_models import resolve_base_model
     from actionbench.mini.judge import load_judge
     from actionbench.mini.keypoints import MiniKeypointBackend
     from actionbench.mini.world import HELD_IN_ACTIONS
 
-    pipe = resolve_base_model("mini").load("cpu")
-    scores = base_model_scores(pipe, images_count, seed, steps, guidance, load_judge(), MiniKeypointBackend())
+    if scores is None:
+        pipe = resolve_base_model("mini").load("cpu")
+        scores = base_model_scores(pipe, images_count, seed, steps, guidance, load_judge(), MiniKeypointBackend())
     bars = [Bar(f"base model: {head} correct (held-in prompts, judge)", scores[head], ">= 0.90", scores[head] >= 0.90)
             for head in ("species", "colour", "scene")]
     bars.append(Bar("base model: held-in actions' pose agreement (OKS, mean)", scores["oks"], ">= 0.80",
@@ -255,11 +259,11 @@ def run_quality(images: int = 200, seed: int = 0, threads: int | None = None, sk
     bars: list[Bar] = []
     if "scorers" not in skip:
         bars += scorer_bars()
+    legibility = legibility_table(images, seed, steps, guidance) if "legibility" not in skip else None
     if "base" not in skip:
-        bars += base_bars(images, seed, steps, guidance)
+        bars += base_bars(images, seed, steps, guidance, legibility["base model"] if legibility else None)
     if "held-out" not in skip:
         bars += held_out_bars(seed, steps, guidance)
-    legibility = legibility_table(images, seed, steps, guidance) if "legibility" not in skip else None
     print(f"ActionBench-Mini quality bars (DDIM {steps} steps, guidance {guidance}, {images} images, seed {seed})")
     for bar in bars:
         print(bar.line())
