@@ -13,7 +13,7 @@ from actionbench.base_models import resolve_base_model
 from actionbench.cli import main
 from actionbench.data import Action
 from actionbench.data.folder import load_action
-from actionbench.errors import ActionBenchError
+from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.methods import METHODS
 from actionbench.methods.adi import (
     ACTION, ANCHOR, CONTEXT, ADIConfig, ADIMethod, action_mask, context_mask, gradient_mask, other_actions_for,
@@ -306,6 +306,23 @@ def test_the_renderer_draws_the_anchors_own_figure_in_other_actions(mini_cheer):
                                        "standing, waving,")
 
 
+def test_methods_all_leaves_the_renderer_variant_out_off_the_mini_world(action):
+    from types import SimpleNamespace
+
+    from actionbench.plan import check_methods
+
+    plan = SimpleNamespace(methods=["adi", "adi-renderer-samples"], actions={action.name: action}, notices=[],
+                           method_configs={"adi": fast_config(),
+                                           "adi-renderer-samples": METHODS.get("adi-renderer-samples").config_cls()})
+    check_methods(plan, requested_all=True)
+    assert plan.methods == ["adi"]
+    assert plan.notices == ["method adi-renderer-samples left out: action_different_source 'renderer' draws only "
+                            "ActionBench-Mini's figures; action 'arms_up' is from 'custom': use "
+                            "action_different_source=subject_lora (the paper's)."]
+    with pytest.raises(Unavailable):  # named explicitly, it stops the run
+        check_methods(SimpleNamespace(**{**vars(plan), "methods": ["adi-renderer-samples"]}), requested_all=False)
+
+
 def test_a_changed_exemplar_is_refused_by_the_renderer(mini_cheer, tmp_path):
     import shutil
 
@@ -420,7 +437,7 @@ def test_bad_settings_are_refused_before_training(action):
     with pytest.raises(ActionBenchError) as error:
         method.check(action, ADIConfig(mask_on="epoch"))
     assert str(error.value) == "adi's mask_on is 'epoch': use one of step, micro_step."
-    with pytest.raises(ActionBenchError) as error:  # the renderer draws only the mini world's figures
+    with pytest.raises(Unavailable) as error:  # the renderer draws only the mini world's figures: left out of `all`
         method.check(action, ADIConfig(action_different_source="renderer"))
     assert str(error.value) == ("action_different_source 'renderer' draws only ActionBench-Mini's figures; action "
                                 "'arms_up' is from 'custom': use action_different_source=subject_lora (the paper's).")
