@@ -1,6 +1,7 @@
 """ActionBench-Mini's quality bars (issue 7), printed as one table.
 
-    python benchmarks/mini_quality.py                    # scorers, base model, held-out from text
+    python benchmarks/mini_quality.py                    # scorers, base model, held-out from text, legibility
+    python benchmarks/mini_quality.py --images 40 --skip scorers,base,held-out   # legibility alone (~1 min)
     python benchmarks/mini_quality.py --customization    # + textual inversion against `text` (a run)
 
 The first part is ``actionbench mini quality``. ``--customization`` runs ``text`` and
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip", default="", help="comma-separated: scorers, base, held-out")
+    parser.add_argument("--skip", default="", help="comma-separated: scorers, base, held-out, legibility")
     parser.add_argument("--customization", action="store_true")
     parser.add_argument("--out", default="runs/mini-quality", help="run directory for --customization")
     parser.add_argument("--actions", default="all", help="actions for --customization (default: all 8)")

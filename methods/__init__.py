@@ -26,6 +26,7 @@ _BUILTIN = [
     ("adi-no-action-mask", "adi", "ADI ablation: context mask only (no action-different samples)"),
     ("adi-no-mask", "adi", "ADI ablation: no gradient mask (P+ with ADI's settings)"),
     ("adi-random-mask", "adi", "ADI ablation: random mask keeping as many channels as ADI's"),
+    ("adi-renderer-samples", "adi", "ADI variant, ActionBench-Mini only: the world's renderer draws the anchor's figure in other actions"),
     ("copy_exemplar", "controls", "control: an exemplar photo itself (action perfect, subject wrong, leakage maximal)"),
     ("blank", "controls", "control: a flat grey image (nothing shown, every score at its floor)"),
     ("oracle", "controls_mini", "control, mini world only: the prompted subject rendered doing the action, through the autoencoder"),

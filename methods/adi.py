@@ -39,11 +39,12 @@ Hyperparameters. "paper" means the poster; nothing else of the paper could be re
 | beta | 0.5: the context mask keeps the 50% of channels with the smallest \|g - g_c\|, the action mask drops the 50% with the smallest \|g - g_a\| | paper: not stated; chosen: the symmetric value, so neither mask dominates the intersection |
 | percentile | gamma = the round(beta*D)-th smallest \|g - g_c\| of each identifier (lambda likewise), ties by channel index, so each mask keeps an exact count | paper: not stated; chosen |
 | mask_scope | "identifier": percentiles per identifier over its D channels ("all": over every channel of every identifier) | paper: not stated; chosen: layers' gradient scales differ, a global percentile would mask whole layers |
+| mask_on | "step": the masks are computed once per optimiser step, on each role's gradient averaged over the step's micro-steps ("micro_step": one mask per micro-step, a channel updated when any micro-step kept it) | paper (poster: the mask multiplies g, the step's gradient); with accumulation 4 the "micro_step" reading moved 57.5% of channels per update against the mask's 19.7% (issue 18) |
 | share_noise | true: the triple shares noise and timestep | paper: not stated; chosen: the gradient differences then reflect the images, not the noise draw |
 | freeze_masked_channels | true: a masked channel's update is exactly zero (AdamW's momentum and weight decay would move it) | paper: not stated ("overwrites the gradient"); chosen |
 | context-different sample | another exemplar of the same action, uniform, never the anchor | paper |
 | prompts | each sample's own caption template with the identifier; the action-different sample uses its anchor's caption (same context) | paper: not stated; chosen |
-| action-different samples | quick_subject_lora (dreambooth_lora) trained on the anchor alone, then "a photo of sks person <other action>" | paper: "quickly train a subject-driven customization model"; model and prompts chosen |
+| action-different samples | ``action_different_source`` names an entry of :data:`ACTION_DIFFERENT_SOURCES`: "subject_lora" (default): quick_subject_lora (dreambooth_lora) trained on the anchor alone, then "a photo of sks person <other action>"; "base": the base model with the anchor's caption and another action; "renderer" (ActionBench-Mini only, the ``adi-renderer-samples`` variant): the world's renderer draws the anchor's own figure in other actions | paper: "quickly train a subject-driven customization model"; model and prompts chosen; "renderer" is the ideal subject-driven model a rendered world can offer |
 | subject_lora_steps, _learning_rate, _rank | 300, 1e-4, 4 | paper: not stated; chosen: quick_subject_lora's defaults (diffusers' DreamBooth-LoRA lr and rank, fewer steps for one image) |
 | other_actions | standing, squatting, waving, smiling (those matching the learned action dropped) | paper: the poster figure's examples (Stand, Squat, Wave, Smile); the full list is not stated |
 | action_different_per_exemplar | 4 | paper: not stated; chosen: the poster figure shows four |
@@ -55,15 +56,18 @@ Hyperparameters. "paper" means the poster; nothing else of the paper could be re
 | resolution | the base's native size (512 on SD 2.1-base) | paper: not stated; chosen |
 | inference | 50 steps, guidance 7.5 | the protocol's (P+/ReVersion papers' setting) |
 
-With a batch of B triples, each role's gradient is its mean over the B samples and one mask is
-computed per micro-step; with gradient accumulation, masked gradients are averaged and a channel
-is updated when any micro-step kept it.
+With a batch of B triples, each role's gradient is its mean over the B samples. With gradient
+accumulation (``mask_on="step"``, the default) each role's gradient is also averaged over the
+micro-steps and one mask is computed per optimiser step, so an update moves exactly the mask's share
+of channels; ``mask_on="micro_step"`` keeps the other reading (a mask per micro-step, masked
+gradients averaged, a channel updated when any micro-step kept it).
 
 Ablations (config switches, and registered variants so a board shows them side by side):
 ``adi-single-token`` (layerwise=false), ``adi-no-context-mask``, ``adi-no-action-mask``,
 ``adi-no-mask`` (both off: P+'s step with ADI's settings, no triples computed) and
 ``adi-random-mask`` (a random mask with, per identifier, as many kept channels as ADI's mask at
-that step).
+that step). Variant: ``adi-renderer-samples`` (ActionBench-Mini only: action-different samples drawn
+by the world's renderer, :mod:`actionbench.mini.same_figure`).
 """
 
 from __future__ import annotations
@@ -72,18 +76,19 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import torch
 from PIL import Image
 
-from actionbench.data import Action
+from actionbench.data import Action, Exemplar
 from actionbench.data.preprocess import exemplar_image, square_image
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_path, atomic_write_json, read_json, stable_hash
 from actionbench.imageio import open_rgb
 from actionbench.methods import METHODS
 from actionbench.methods.base import MethodConfig
+from actionbench.registry import Registry
 from actionbench.methods.generation import sample_images
 from actionbench.methods.layerwise import base_identity, encode_with_identifiers
 from actionbench.methods.p_plus import IdentifierTraining, MicroStep, PPlusConfig, PPlusMethod
@@ -98,8 +103,8 @@ from actionbench.methods.training import (
 )
 
 ANCHOR, CONTEXT, ACTION = "anchor", "context", "action"  # x(a,c), x(a,c'), x(a',c)
-SOURCES = ("subject_lora", "base")
 MASK_SCOPES = ("identifier", "all")
+MASK_ON = ("step", "micro_step")
 SAMPLES_FILE = "samples.json"
 
 
@@ -112,9 +117,10 @@ class ADIConfig(PPlusConfig):
     action_mask: bool = True  # paper; false: the adi-no-action-mask ablation
     random_mask: bool = False  # ablation: a random mask keeping as many channels as ADI's
     mask_scope: str = "identifier"  # paper: not stated; chosen: percentiles per identifier
+    mask_on: str = "step"  # paper (poster: g is the step's gradient); "micro_step": one mask per micro-step
     share_noise: bool = True  # paper: not stated; chosen: one noise and timestep per triple
     freeze_masked_channels: bool = True  # paper: not stated; chosen: masked channels get exactly zero update
-    action_different_source: str = "subject_lora"  # paper (a quick subject model); "base": the base model alone
+    action_different_source: str = "subject_lora"  # paper (a quick subject model); see ACTION_DIFFERENT_SOURCES
     action_different_per_exemplar: int = 4  # paper: not stated; chosen: the poster figure shows four
     other_actions: list[str] = field(  # paper: the poster figure's examples
         default_factory=lambda: ["standing", "squatting", "waving", "smiling"])
@@ -237,6 +243,60 @@ def _memory_config(config: ADIConfig) -> MethodConfig:
                         attention=config.attention)
 
 
+class ActionDifferentSource(Protocol):
+    """Where x(a', c) comes from: ``draw`` returns, for one exemplar, one image (and the prompt or
+    description that made it) per entry of ``others``, the exemplar's figure doing that action."""
+
+    def check(self, action: Action, config: ADIConfig) -> None:
+        """Raise ActionBenchError (one line) when this source cannot serve ``action``."""
+
+    def draw(self, pipe, exemplar: Exemplar, index: int, others: list[str], seeds: list[int],
+             config: ADIConfig) -> tuple[list[str], list[Image.Image]]: ...
+
+
+# Sources by name (``action_different_source``). A benchmark that can draw its own exemplars' figures
+# declares its source here lazily, as methods are declared, so this module never imports it.
+ACTION_DIFFERENT_SOURCES: Registry[ActionDifferentSource] = Registry("action-different sample source")
+
+
+class SubjectLoraSource:
+    def check(self, action: Action, config: ADIConfig) -> None:
+        pass
+
+    def draw(self, pipe, exemplar, index, others, seeds, config):
+        from actionbench.methods.dreambooth_lora import QUICK_ADAPTER, quick_subject_lora
+
+        prompts = [f"{config.subject_prompt} {other}" for other in others]
+        anchor = exemplar_image(exemplar, training_resolution(pipe, config))
+        quick_subject_lora(pipe, anchor, config.subject_prompt, steps=config.subject_lora_steps,
+                           lr=config.subject_lora_learning_rate, rank=config.subject_lora_rank,
+                           seed=config.seed + index, config=_memory_config(config))
+        try:
+            return prompts, sample_images(pipe, prompts, seeds, config)
+        finally:
+            pipe.unet.delete_adapters(QUICK_ADAPTER)  # back to the exact base UNet
+
+
+class BaseModelSource:
+    def check(self, action: Action, config: ADIConfig) -> None:
+        pass
+
+    def draw(self, pipe, exemplar, index, others, seeds, config):
+        prompts = [fill_template(exemplar.template, other) for other in others]
+        return prompts, sample_images(pipe, prompts, seeds, config)
+
+
+ACTION_DIFFERENT_SOURCES.register(
+    "subject_lora", "the paper's: a DreamBooth-LoRA quickly trained on the anchor alone, prompted with other actions",
+)(SubjectLoraSource())
+ACTION_DIFFERENT_SOURCES.register(
+    "base", "the untouched base model with the anchor's caption and another action (no subject model)")(BaseModelSource())
+ACTION_DIFFERENT_SOURCES.lazy(
+    "renderer", "actionbench.mini.same_figure:SAME_FIGURE_SOURCE",
+    "ActionBench-Mini only: the world's renderer draws the anchor's exact figure (species, colour, scene, size) "
+    "in other actions: an ideal subject-driven model")
+
+
 # ---------------------------------------------------------------------------------------------
 # The method
 
@@ -270,10 +330,13 @@ class ADIMethod(PPlusMethod):
         if config.mask_scope not in MASK_SCOPES:
             raise ActionBenchError(f"{self.name}'s mask_scope is '{config.mask_scope}'",
                                    f"use one of {', '.join(MASK_SCOPES)}")
+        if config.mask_on not in MASK_ON:
+            raise ActionBenchError(f"{self.name}'s mask_on is '{config.mask_on}'", f"use one of {', '.join(MASK_ON)}")
         if self.uses_action_different(config):
-            if config.action_different_source not in SOURCES:
+            if config.action_different_source not in ACTION_DIFFERENT_SOURCES.names():
                 raise ActionBenchError(f"{self.name}'s action_different_source is '{config.action_different_source}'",
-                                       f"use one of {', '.join(SOURCES)}")
+                                       f"use one of {', '.join(ACTION_DIFFERENT_SOURCES.names())}")
+            ACTION_DIFFERENT_SOURCES.get(config.action_different_source).check(action, config)
             if config.action_different_per_exemplar < 1:
                 raise ActionBenchError(f"{self.name}'s action_different_per_exemplar is "
                                        f"{config.action_different_per_exemplar}", "set it to 1 or more")
@@ -336,21 +399,8 @@ class ADIMethod(PPlusMethod):
         chosen = [others[k % len(others)] for k in range(count)]
         # Seeds follow the exemplar and the training seed, not the base's path: a moved base draws the same.
         seeds = [int(stable_hash([exemplar.sha256, config.seed, k], 8), 16) % (2**31) for k in range(count)]
-        if config.action_different_source == "base":
-            prompts = [fill_template(exemplar.template, other) for other in chosen]
-            images = sample_images(pipe, prompts, seeds, generation)
-        else:
-            from actionbench.methods.dreambooth_lora import QUICK_ADAPTER, quick_subject_lora
-
-            prompts = [f"{config.subject_prompt} {other}" for other in chosen]
-            anchor = exemplar_image(exemplar, training_resolution(pipe, config))
-            quick_subject_lora(pipe, anchor, config.subject_prompt, steps=config.subject_lora_steps,
-                               lr=config.subject_lora_learning_rate, rank=config.subject_lora_rank,
-                               seed=config.seed + index, config=_memory_config(config))
-            try:
-                images = sample_images(pipe, prompts, seeds, generation)
-            finally:
-                pipe.unet.delete_adapters(QUICK_ADAPTER)  # back to the exact base UNet
+        source = ACTION_DIFFERENT_SOURCES.get(config.action_different_source)
+        prompts, images = source.draw(pipe, exemplar, index, chosen, seeds, generation)
         return [GeneratedSample(index, other, prompt, seed, image)
                 for other, prompt, seed, image in zip(chosen, prompts, seeds, images)]
 
@@ -376,18 +426,40 @@ class ADIMethod(PPlusMethod):
                          "seed": sample.seed})
         atomic_write_json(folder / SAMPLES_FILE, rows)  # written last: marks the entry complete
 
-    # -- one micro-step ------------------------------------------------------------------------
+    # -- one optimiser step / one micro-step -----------------------------------------------------
+    def accumulated_gradient(self, state: IdentifierTraining) -> MicroStep:
+        """``mask_on="step"`` (the poster's g is the step's gradient): each role's gradient is averaged
+        over the micro-steps and one mask is computed on those averages, so an update moves exactly the
+        mask's share of channels. ``"micro_step"``: one mask per micro-step, a channel moving when any
+        micro-step kept it (the union, much more than the mask's share)."""
+        config: ADIConfig = state.config
+        if config.mask_on == "micro_step" or self.roles(config) == (ANCHOR,):
+            return super().accumulated_gradient(state)
+        accumulation = config.gradient_accumulation_steps
+        total, losses = None, []
+        for _ in range(accumulation):
+            batch = self.draw_triple_batch(state)
+            gradients, row_losses = self.role_gradients(state, batch)
+            total = gradients / accumulation if total is None else total + gradients / accumulation
+            losses.append(float(row_losses[:len(batch.triples)].mean()))
+        return self.masked_step(total, self.roles(config), sum(losses) / len(losses), state)
+
     def micro_step(self, state: IdentifierTraining) -> MicroStep:
         config: ADIConfig = state.config
         if self.roles(config) == (ANCHOR,):
             return super().micro_step(state)  # no mask: P+'s step, no triples to pay for
         batch = self.draw_triple_batch(state)
         gradients, losses = self.role_gradients(state, batch)
+        return self.masked_step(gradients, batch.roles, float(losses[:len(batch.triples)].mean()), state)
+
+    @staticmethod
+    def masked_step(gradients: torch.Tensor, roles: tuple[str, ...], anchor_loss: float,
+                    state: IdentifierTraining) -> MicroStep:
+        """The anchor's gradient on the mask built from the roles' gradients ``(roles, identifiers, dim)``."""
         g = gradients[0]
-        g_context = gradients[batch.roles.index(CONTEXT)] if CONTEXT in batch.roles else None
-        g_action = gradients[batch.roles.index(ACTION)] if ACTION in batch.roles else None
-        keep = gradient_mask(g, g_context, g_action, config, state.generator)
-        anchor_loss = float(losses[:len(batch.triples)].mean())
+        g_context = gradients[roles.index(CONTEXT)] if CONTEXT in roles else None
+        g_action = gradients[roles.index(ACTION)] if ACTION in roles else None
+        keep = gradient_mask(g, g_context, g_action, state.config, state.generator)
         if not bool(torch.isfinite(gradients).all()):  # fp16 overflow in any role: the update is skipped
             return MicroStep(torch.full_like(g, float("inf")), keep, anchor_loss)
         return MicroStep(g * keep, keep, anchor_loss)
@@ -518,3 +590,16 @@ class ADIRandomMask(ADIMethod):
 
     name = "adi-random-mask"
     config_cls = ADIRandomMaskConfig
+
+
+@dataclass
+class ADIRendererSamplesConfig(ADIConfig):
+    action_different_source: str = "renderer"  # variant: the mini world's renderer, the anchor's exact figure
+
+
+@METHODS.register("adi-renderer-samples")
+class ADIRendererSamples(ADIMethod):
+    """ADI variant (ActionBench-Mini only): action-different samples drawn by the world's renderer."""
+
+    name = "adi-renderer-samples"
+    config_cls = ADIRendererSamplesConfig

@@ -12,7 +12,11 @@ preprocesses it (pad policy, at the generation size) and draws it as an OpenPose
 OpenPose joints (COCO-17 plus the neck, the shoulders' midpoint), OpenPose's limb order and colours,
 limbs at 60% brightness on black, as the ControlNet-OpenPose annotator draws them. The artifact holds
 those skeletons (``poses/*.png``) and ``actionbench.json``. Image ``(prompt, seed)`` is conditioned
-on skeleton ``seed mod n`` (our choice: deterministic, independent of batching). ``{action}`` is
+on skeleton :func:`skeleton_index` ``= hash(prompt, seed) mod n`` (our choice: deterministic,
+independent of batching, and spread over every exemplar: ``seed mod n`` used only exemplars 1-2 of 10
+with the protocol's seeds 0, 1, 2). The generate interface returns images only, so the choice is
+recorded by being recomputable: an image's row in ``images.jsonl`` holds its ``prompt`` and
+``generator_seed``, and :func:`skeleton_for` names the skeleton file it was drawn on. ``{action}`` is
 filled with the action's description in words (our choice: the pose does the action, the words help
 the subject; set ``describe_action=false`` for the pose alone).
 """
@@ -30,6 +34,7 @@ from PIL import Image, ImageDraw
 from actionbench.data import Action, fill_action
 from actionbench.data.preprocess import POLICY, exemplar_image
 from actionbench.errors import ActionBenchError, Unavailable, unknown_name
+from actionbench.fileio import stable_hash
 from actionbench.imageio import open_rgb
 from actionbench.methods import METHODS
 from actionbench.methods.base import Method, MethodConfig
@@ -92,6 +97,19 @@ def draw_openpose(joints: list[tuple[float, float] | None], size: int) -> Image.
             x, y = joint
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
     return canvas
+
+
+def skeleton_index(prompt: str, seed: int, count: int) -> int:
+    """Which of ``count`` skeletons image ``(prompt, seed)`` is drawn on: a hash of the request (the
+    prompt names the subject; the generator seed, the protocol seed and image index), uniform over all."""
+    return int(stable_hash(["controlnet_pose skeleton", prompt, int(seed)], 8), 16) % count
+
+
+def skeleton_for(artifact: Path, prompt: str, seed: int) -> str:
+    """The skeleton file (relative to the artifact) of the image generated for ``(prompt, seed)``:
+    ``prompt`` and ``generator_seed`` of the image's ``images.jsonl`` row."""
+    poses = read_artifact_info(artifact)["poses"]
+    return poses[skeleton_index(prompt, seed, len(poses))]["file"]
 
 
 def _is_local(reference: str) -> bool:
@@ -169,8 +187,8 @@ class ControlNetPose(Method):
         step = max(1, config.generation_batch_size)
         for start in range(0, len(prompts), step):
             chunk_seeds = seeds[start:start + step]
-            conditioned = _Conditioned(pipe, [poses[int(s) % len(poses)] for s in chunk_seeds],
-                                       config.conditioning_scale)
+            chosen = [poses[skeleton_index(p, s, len(poses))] for p, s in zip(prompts[start:start + step], chunk_seeds)]
+            conditioned = _Conditioned(pipe, chosen, config.conditioning_scale)
             images.extend(sample_images(conditioned, filled[start:start + step], chunk_seeds, config))
         return images
 

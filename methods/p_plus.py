@@ -209,8 +209,24 @@ class PPlusMethod(Method):
         """
         identifiers = state.identifiers
         before = identifiers.detach().clone()
-        total = torch.zeros_like(identifiers)
-        keep = torch.zeros_like(identifiers, dtype=torch.bool)
+        step = self.accumulated_gradient(state)
+        finite = bool(torch.isfinite(step.gradient).all())
+        state.loss_scale.update(finite)
+        if not finite:  # fp16 overflow: skip this update, as GradScaler does
+            return MicroStep(torch.zeros_like(step.gradient), torch.zeros_like(step.keep), step.loss)
+        identifiers.grad = step.gradient
+        state.optimizer.step()
+        state.optimizer.zero_grad(set_to_none=True)
+        if self.freezes_masked_channels(state.config):
+            with torch.no_grad():
+                identifiers[~step.keep] = before[~step.keep]
+        return step
+
+    def accumulated_gradient(self, state: IdentifierTraining) -> MicroStep:
+        """The optimiser step's gradient: the mean of ``gradient_accumulation_steps`` micro-steps;
+        a channel is kept when any micro-step kept it (ADI may instead mask the step's gradient)."""
+        total = torch.zeros_like(state.identifiers)
+        keep = torch.zeros_like(state.identifiers, dtype=torch.bool)
         losses = []
         accumulation = state.config.gradient_accumulation_steps
         for _ in range(accumulation):
@@ -218,16 +234,6 @@ class PPlusMethod(Method):
             total += micro.gradient / accumulation
             keep |= micro.keep
             losses.append(micro.loss)
-        finite = bool(torch.isfinite(total).all())
-        state.loss_scale.update(finite)
-        if not finite:  # fp16 overflow: skip this update, as GradScaler does
-            return MicroStep(torch.zeros_like(total), torch.zeros_like(keep), sum(losses) / len(losses))
-        identifiers.grad = total
-        state.optimizer.step()
-        state.optimizer.zero_grad(set_to_none=True)
-        if self.freezes_masked_channels(state.config):
-            with torch.no_grad():
-                identifiers[~keep] = before[~keep]
         return MicroStep(total, keep, sum(losses) / len(losses))
 
     def micro_step(self, state: IdentifierTraining) -> MicroStep:

@@ -71,11 +71,24 @@ def _wrap(text: str, font, width: int, max_lines: int) -> list[str]:
     return [_fit_text(line, font, width) for line in lines]
 
 
-def fit(image: Image.Image, cell_px: int) -> Image.Image:
-    """The image scaled to fit a ``cell_px`` square (aspect kept), centred on white."""
-    scale = cell_px / max(image.size)
+def to_box(image: Image.Image, box_px: int) -> Image.Image:
+    """``image`` sized to show in a ``box_px`` square, aspect kept. A smaller image is enlarged by the
+    largest whole factor that fits, nearest-neighbour: each pixel becomes a crisp k x k block, never a
+    smoothed blur (a 32 px mini image smoothed to 128 px looks like a blob a person cannot read). A
+    larger image is shrunk with Lanczos (downscaling a photo without aliasing)."""
+    longest = max(image.size)
+    if longest <= box_px:
+        factor = box_px // longest
+        return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+    scale = box_px / longest
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    resized = image.resize(size, Image.Resampling.LANCZOS)
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def fit(image: Image.Image, cell_px: int) -> Image.Image:
+    """The image in a ``cell_px`` square (:func:`to_box`), centred on white."""
+    resized = to_box(image, cell_px)
+    size = resized.size
     cell = Image.new("RGB", (cell_px, cell_px), BACKGROUND)
     cell.paste(resized, ((cell_px - size[0]) // 2, (cell_px - size[1]) // 2))
     return cell

@@ -46,8 +46,9 @@ def _data_uri(png: bytes) -> str:
 def thumbnail(path: str) -> str | None:
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            from actionbench.reports.grids import to_box
+
+            image = to_box(image.convert("RGB"), THUMBNAIL_PX)  # small images: whole-pixel blocks, never smoothed
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")
     except OSError:

@@ -2,15 +2,18 @@
 
 import json
 
+from dataclasses import replace as dataclasses_replace
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from actionbench.base_models import resolve_base_model
 from actionbench.cli import main
 from actionbench.data import Action
 from actionbench.data.folder import load_action
-from actionbench.errors import ActionBenchError
+from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.methods import METHODS
 from actionbench.methods.adi import (
     ACTION, ANCHOR, CONTEXT, ADIConfig, ADIMethod, action_mask, context_mask, gradient_mask, other_actions_for,
@@ -224,6 +227,129 @@ def test_masked_channels_receive_exactly_zero_update(tiny_pipe, action, freeze):
         assert bool(changed[~step.keep].any())
 
 
+def moved_share_per_update(method, state, steps: int = 3) -> list[float]:
+    """Per optimiser step (after the first, so AdamW holds momentum), the share of entries that moved."""
+    method.optimization_step(state)
+    shares = []
+    for _ in range(steps):
+        before = state.identifiers.detach().clone()
+        method.optimization_step(state)
+        shares.append(float((state.identifiers.detach() != before).float().mean()))
+    return shares
+
+
+def test_with_accumulation_an_update_moves_the_masks_share_not_the_union(tiny_pipe, action):
+    # The context mask alone keeps exactly round(beta * D) channels per identifier, so the share is exact.
+    settings = dict(action_mask=False, beta=0.25, gradient_accumulation_steps=4)
+    method = METHODS.get("adi-no-action-mask")()
+    step_wise = moved_share_per_update(method, method.prepare(tiny_pipe, action, fast_config(**settings)))
+    assert step_wise == [round(0.25 * 32) / 32] * 3
+    micro_wise = moved_share_per_update(method, method.prepare(tiny_pipe, action,
+                                                               fast_config(mask_on="micro_step", **settings)))
+    # One mask per micro-step, a channel moving when any kept it: 4 draws of 25% cover far more.
+    assert all(share > 0.4 for share in micro_wise), micro_wise
+
+
+def test_the_step_mask_is_computed_on_the_accumulated_gradients(tiny_pipe, action):
+    method = ADIMethod()
+    state = method.prepare(tiny_pipe, action, fast_config(gradient_accumulation_steps=3))
+    seen, real = [], method.role_gradients
+
+    def recording(state, batch):
+        gradients, losses = real(state, batch)
+        seen.append(gradients)
+        return gradients, losses
+
+    method.role_gradients = recording
+    step = method.accumulated_gradient(state)
+    assert len(seen) == 3
+    mean = sum(seen) / 3
+    expected = torch.from_numpy(hand_mask(*mean.numpy(), 0.5))
+    assert torch.equal(step.keep, expected)
+    assert torch.allclose(step.gradient, mean[0] * expected, atol=1e-8)
+
+
+# -- action-different sources -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mini_cheer():
+    from actionbench.data import get_benchmark
+
+    return get_benchmark("mini", with_custom=False).actions["cheer"]
+
+
+def test_the_renderer_draws_the_anchors_own_figure_in_other_actions(mini_cheer):
+    from actionbench.methods.adi import ACTION_DIFFERENT_SOURCES
+    from actionbench.mini.same_figure import recover_spec
+    from actionbench.mini.scenes import render
+
+    config = METHODS.get("adi-renderer-samples").config_cls(other_actions=["standing", "lying down"])
+    source = ACTION_DIFFERENT_SOURCES.get(config.action_different_source)
+    source.check(mini_cheer, config)
+    for index in (0, 7):
+        exemplar = mini_cheer.exemplars[index]
+        anchor = recover_spec("cheer", exemplar)
+        assert np.array_equal(render(anchor).image, np.asarray(Image.open(exemplar.image_path).convert("RGB")))
+        descriptions, images = source.draw(None, exemplar, index, ["standing", "lying down"], [5, 6], config)
+        assert descriptions == ["rendered: the exemplar's figure standing", "rendered: the exemplar's figure lying down"]
+        anchor_pixels = np.asarray(Image.open(exemplar.image_path).convert("RGB")).astype(int)
+        for image in images:
+            pixels = np.asarray(image).astype(int)
+            assert pixels.shape == anchor_pixels.shape
+            # Same scene and colour: the corners (background) agree exactly; the figure moved.
+            assert np.array_equal(pixels[[0, 0, -1, -1], [0, -1, 0, -1]], anchor_pixels[[0, 0, -1, -1], [0, -1, 0, -1]])
+            assert int(np.abs(pixels - anchor_pixels).sum()) > 0
+    with pytest.raises(ActionBenchError) as error:
+        source.check(mini_cheer, dataclasses_replace(config, other_actions=["smiling", "standing"]))
+    assert str(error.value).startswith("the mini renderer cannot draw other_actions smiling: name the world's actions: "
+                                       "standing, waving,")
+
+
+def test_methods_all_leaves_the_renderer_variant_out_off_the_mini_world(action):
+    from types import SimpleNamespace
+
+    from actionbench.plan import check_methods
+
+    plan = SimpleNamespace(methods=["adi", "adi-renderer-samples"], actions={action.name: action}, notices=[],
+                           method_configs={"adi": fast_config(),
+                                           "adi-renderer-samples": METHODS.get("adi-renderer-samples").config_cls()})
+    check_methods(plan, requested_all=True)
+    assert plan.methods == ["adi"]
+    assert plan.notices == ["method adi-renderer-samples left out: action_different_source 'renderer' draws only "
+                            "ActionBench-Mini's figures; action 'arms_up' is from 'custom': use "
+                            "action_different_source=subject_lora (the paper's)."]
+    with pytest.raises(Unavailable):  # named explicitly, it stops the run
+        check_methods(SimpleNamespace(**{**vars(plan), "methods": ["adi-renderer-samples"]}), requested_all=False)
+
+
+def test_a_changed_exemplar_is_refused_by_the_renderer(mini_cheer, tmp_path):
+    import shutil
+
+    from actionbench.data import Exemplar
+    from actionbench.mini.same_figure import recover_spec
+
+    copy = tmp_path / "cheer" / "01.png"
+    copy.parent.mkdir()
+    shutil.copy(mini_cheer.exemplars[1].image_path, copy)  # exemplar 02's pixels under 01's name
+    with pytest.raises(ActionBenchError) as error:
+        recover_spec("cheer", Exemplar(copy, "0" * 64))
+    assert str(error.value) == (f"exemplar '{copy}' differs from the mini world's render of it: re-render the "
+                                "benchmark (delete the mini benchmark cache) or use action_different_source=subject_lora.")
+
+
+def test_adi_trains_on_rendered_samples(tiny_pipe, mini_cheer, monkeypatch):
+    method = METHODS.get("adi-renderer-samples")()
+    config = fast_config(action_different_source="renderer", other_actions=["standing", "kicking"], resolution=32)
+    method.check(mini_cheer, config)
+    samples = method.action_different_samples(tiny_pipe, mini_cheer, config)
+    assert [s.other_action for s in samples[3]] == ["standing", "kicking"]
+    state = method.prepare(tiny_pipe, mini_cheer, config)
+    assert len(state.extra["generated"].mean) == 2 * len(mini_cheer.exemplars)
+    step = method.optimization_step(state)
+    assert 0 < int(step.keep.sum()) < step.keep.numel()
+
+
 # -- ablations ----------------------------------------------------------------------------------
 
 
@@ -306,7 +432,15 @@ def test_bad_settings_are_refused_before_training(action):
                                 "set adi.other_actions to actions unlike this one.")
     with pytest.raises(ActionBenchError) as error:
         method.check(action, ADIConfig(action_different_source="dreambooth"))
-    assert str(error.value) == "adi's action_different_source is 'dreambooth': use one of subject_lora, base."
+    assert str(error.value) == ("adi's action_different_source is 'dreambooth': use one of subject_lora, base, "
+                                "renderer.")
+    with pytest.raises(ActionBenchError) as error:
+        method.check(action, ADIConfig(mask_on="epoch"))
+    assert str(error.value) == "adi's mask_on is 'epoch': use one of step, micro_step."
+    with pytest.raises(Unavailable) as error:  # the renderer draws only the mini world's figures: left out of `all`
+        method.check(action, ADIConfig(action_different_source="renderer"))
+    assert str(error.value) == ("action_different_source 'renderer' draws only ActionBench-Mini's figures; action "
+                                "'arms_up' is from 'custom': use action_different_source=subject_lora (the paper's).")
     lonely = Action(name="wave", description="waving", exemplars=action.exemplars[:1])
     with pytest.raises(ActionBenchError) as error:
         method.check(lonely, ADIConfig())

@@ -76,6 +76,19 @@ def test_skeletons_are_drawn_in_openpose_colours(fixture_benchmark, tiny_control
     assert skeleton[60, 2].sum() == 0  # black background
 
 
+def test_skeletons_are_drawn_over_every_exemplar_with_the_protocols_seeds():
+    from actionbench.methods.controlnet_pose import skeleton_index
+    from actionbench.mini.benchmark import PROTOCOL, SUBJECTS, subject_entry
+
+    # The mini protocol: 10 subjects x seeds 0, 1, 2. `seed mod 10` would use skeletons 0-2 only.
+    prompts = [PROTOCOL["prompt_template"].format(subject=subject_entry(*s)["text"], action="{action}")
+               for s in SUBJECTS]
+    chosen = [skeleton_index(prompt, seed, 10) for prompt in prompts for seed in PROTOCOL["seeds"]]
+    assert set(chosen) == set(range(10))
+    assert max(chosen.count(k) for k in range(10)) <= 7  # spread, not piled on a few (30 images, 10 skeletons)
+    assert chosen == [skeleton_index(prompt, seed, 10) for prompt in prompts for seed in PROTOCOL["seeds"]]
+
+
 def test_generation_is_seeded_and_conditioned_on_the_exemplar_pose(fixture_benchmark, tiny_controlnet, tmp_path,
                                                                    monkeypatch):
     from PIL import Image
@@ -92,8 +105,9 @@ def test_generation_is_seeded_and_conditioned_on_the_exemplar_pose(fixture_bench
                         lambda self, **kw: conditions.append([np.asarray(i) for i in self._images]) or original(self, **kw))
     pipe = fresh_pipe()
     images = pixels(METHOD().generate(pipe, artifact, PROMPTS, [0, 4], cfg))
-    expected = [np.asarray(Image.open(skeletons[s % 3]).convert("RGB")) for s in (0, 4)]  # skeleton seed mod n
-    assert all(np.array_equal(a, b) for a, b in zip(conditions[0], expected))
+    chosen = [module.skeleton_for(artifact, prompt, seed) for prompt, seed in zip(PROMPTS, (0, 4))]
+    expected = [np.asarray(Image.open(artifact / name).convert("RGB")) for name in chosen]
+    assert len(conditions[0]) == 2 and all(np.array_equal(a, b) for a, b in zip(conditions[0], expected))
     assert np.array_equal(images, pixels(METHOD().generate(pipe, artifact, PROMPTS, [0, 4], cfg)))
     assert np.array_equal(images, pixels(METHOD().generate(fresh_pipe(), artifact, PROMPTS, [0, 4], cfg)))
     assert np.abs(images - pixels(METHOD().generate(pipe, artifact, PROMPTS, [3, 7], cfg))).mean() > 5

@@ -82,6 +82,31 @@ def test_defaults_name_the_mini_models_and_valid_method_settings(mini):
             assert getattr(resolved, key) == value
 
 
+def test_every_trainable_method_has_a_mini_budget_by_one_rule(mini):
+    """docs/baselines.md, "Mini budgets": the paper's optimiser updates x one factor for every method; UNet
+    fine-tuning (DreamBooth, Custom Diffusion) at the paper's learning rate x one factor."""
+    from actionbench.mini.benchmark import BUDGET_FACTOR, CLASS_IMAGE_FACTOR, FINETUNE_LR_FACTOR
+
+    trainable = [n for n in METHODS.names() if "steps" in METHODS.get(n).config_cls.__dataclass_fields__]
+    assert {"textual_inversion", "dreambooth", "dreambooth_lora", "custom_diffusion", "reversion", "p_plus",
+            "adi", "adi-no-mask", "adi-renderer-samples"} <= set(trainable)
+    defaults = mini.defaults["methods"]
+    for name in trainable:
+        paper = METHODS.get(name).config_cls()
+        assert defaults[name]["steps"] == round(paper.steps * BUDGET_FACTOR), name
+        assert defaults[name]["steps"] >= 50, name  # no budget too small to learn anything
+    for name in ("dreambooth", "custom_diffusion"):
+        paper = METHODS.get(name).config_cls()
+        assert defaults[name]["learning_rate"] == pytest.approx(paper.learning_rate * FINETUNE_LR_FACTOR)
+        assert defaults[name]["num_class_images"] == round(paper.num_class_images * CLASS_IMAGE_FACTOR)
+    for name in trainable:  # every other learning rate is the paper's
+        if name not in ("dreambooth", "custom_diffusion"):
+            assert "learning_rate" not in defaults[name], name
+    variants = {n: defaults[n] for n in trainable if n.startswith("adi")}
+    assert len({d["steps"] for d in variants.values()} | {defaults["p_plus"]["steps"]}) == 1  # the ablations isolate the mask
+    assert variants["adi-renderer-samples"]["action_different_source"] == "renderer"
+
+
 def test_the_benchmark_renders_the_same_bytes_again(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTIONBENCH_HOME", str(tmp_path / "a"))
     first = load_mini_benchmark()

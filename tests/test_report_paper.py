@@ -305,3 +305,42 @@ def test_report_without_a_browser_notes_the_missing_screenshot(paper_run, tmp_pa
     assert captured.err == (f"actionbench: note: no screenshot (leaderboard.png): no chromium at "
                             f"{tmp_path / 'no-chromium'} (Debian: apt-get install chromium, as root)\n")
     assert (out / "leaderboard.html").is_file() and not (out / "leaderboard.png").exists()
+
+
+def test_small_images_are_enlarged_in_whole_pixel_blocks_never_smoothed():
+    from actionbench.reports.grids import fit, to_box
+    from actionbench.reports.html_report import THUMBNAIL_PX, thumbnail
+
+    checker = np.indices((32, 32)).sum(axis=0) % 2  # every neighbouring pixel differs: smoothing would blur it
+    small = Image.fromarray((checker[..., None] * np.array([250, 10, 10]) + 5).astype(np.uint8))
+    big = np.asarray(to_box(small, 128))
+    assert big.shape == (128, 128, 3)
+    assert np.array_equal(big, np.asarray(small).repeat(4, axis=0).repeat(4, axis=1))  # each pixel a 4x4 block
+    odd = np.asarray(fit(small, 150))  # 150 // 32 = 4: a 128 px image centred in the cell, still blocks
+    assert np.array_equal(odd[11:139, 11:139], big)
+    photo = Image.new("RGB", (512, 384), (1, 2, 3))
+    assert to_box(photo, 256).size == (256, 192)  # larger images are shrunk, aspect kept
+
+    import base64
+    import io
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        small.save(f"{folder}/x.png")
+        data = base64.b64decode(thumbnail(f"{folder}/x.png").split(",", 1)[1])
+    shown = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    factor = THUMBNAIL_PX // 32
+    assert np.array_equal(shown, np.asarray(small).repeat(factor, axis=0).repeat(factor, axis=1))
+
+
+def test_pages_ask_the_browser_for_pixelated_upscaling():
+    from pathlib import Path
+
+    import actionbench.rating
+    import actionbench.reports
+
+    page_css = (Path(actionbench.rating.__file__).parent / "page.css").read_text()
+    assert re.search(r"#image \{[^}]*image-rendering: pixelated", page_css)
+    assert re.search(r"img\.exemplar \{[^}]*image-rendering: pixelated", page_css)
+    board = (Path(actionbench.reports.__file__).parent / "leaderboard.html.j2").read_text()
+    assert re.search(r"\.thumbs img \{[^}]*image-rendering: pixelated", board)

@@ -47,7 +47,7 @@ def add_parser(subparsers) -> None:
     quality.add_argument("--images", type=int, default=200, help="generated images per check (default: 200)")
     quality.add_argument("--seed", type=int, default=0)
     quality.add_argument("--threads", type=int)
-    quality.add_argument("--skip", default="", help="comma-separated checks to skip (base, scorers)")
+    quality.add_argument("--skip", default="", help="comma-separated checks to skip (scorers, base, held-out, legibility)")
     quality.set_defaults(func=quality_main)
 
 

@@ -11,6 +11,10 @@ Bars (issue 7):
   description) for the benchmark's subjects scores no better than the same subjects with another
   held-out action's description (an action phrase in unseen words moves the figure towards "some
   action" whatever it says; prompts without any action are reported too).
+- legibility (measured, no bar): where the figures' pose and species are lost on the way from the
+  world to a generated image. The same held-in prompts' (a) renders, (b) renders passed through the
+  autoencoder (encode, decode) and (c) base-model images, each scored by the mini keypoint network
+  (pose agreement, as above) and the exact-label judge (species, colour, scene).
 Customization (textual inversion against ``text``) is measured by a benchmark run
 (``benchmarks/mini_quality.py --customization``), not here.
 """
@@ -86,27 +90,49 @@ def pose_agreements(backend, images, exemplars: list[Pose]) -> np.ndarray:
     return np.array(values)
 
 
+def held_in_rows(images_count: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """(species, colour, scene, held-in action) of each held-in prompt, drawn from ``seed``."""
+    from actionbench.mini.datasets import COLOUR_NAMES, SCENE_NAMES, SPECIES_NAMES
+    from actionbench.mini.world import HELD_IN_ACTIONS
+
+    rng = np.random.default_rng([seed, 99])
+    actions = list(HELD_IN_ACTIONS)
+    return [(SPECIES_NAMES[rng.integers(5)], COLOUR_NAMES[rng.integers(6)], SCENE_NAMES[rng.integers(5)],
+             actions[i % len(actions)]) for i in range(images_count)]
+
+
+def held_in_prompt(row: tuple[str, str, str, str]) -> str:
+    from actionbench.mini.world import HELD_IN_ACTIONS, SCENE_PHRASES, article
+
+    species, colour, scene, action = row
+    return f"{article(colour)} {colour} {species} {HELD_IN_ACTIONS[action][0]} {SCENE_PHRASES[scene]}"
+
+
 def base_model_scores(pipe, images_count: int, seed: int, steps: int, guidance: float, judge,
                       backend) -> dict[str, float]:
     """Held-in prompts (species, colour, held-in action, scene) -> judged accuracies and pose agreement."""
+    rows = held_in_rows(images_count, seed)
+    prompts = [held_in_prompt(row) for row in rows]
+    images = generate(pipe, prompts, [seed * 100_000 + i for i in range(len(prompts))], steps, guidance)
+    return legibility_scores(images, rows, judge, backend)
+
+
+def legibility_scores(images, rows: list[tuple[str, str, str, str]], judge, backend) -> dict[str, float]:
+    """Judged species / colour / scene accuracy and per-action pose agreement of ``images`` drawn for ``rows``."""
     from actionbench.mini.datasets import COLOUR_NAMES, SCENE_NAMES, SPECIES_NAMES
     from actionbench.mini.judge import judge_images
     from actionbench.mini.scenes import random_spec, render
     from actionbench.mini.train.loop import to_unit_range
-    from actionbench.mini.world import HELD_IN_ACTIONS, SCENE_PHRASES, article
+    from actionbench.mini.world import HELD_IN_ACTIONS
 
-    rng = np.random.default_rng([seed, 99])
-    actions = list(HELD_IN_ACTIONS)
-    rows = [(SPECIES_NAMES[rng.integers(5)], COLOUR_NAMES[rng.integers(6)], SCENE_NAMES[rng.integers(5)],
-             actions[i % len(actions)]) for i in range(images_count)]
-    prompts = [f"{article(c)} {c} {s} {HELD_IN_ACTIONS[a][0]} {SCENE_PHRASES[sc]}" for s, c, sc, a in rows]
-    images = generate(pipe, prompts, [seed * 100_000 + i for i in range(len(prompts))], steps, guidance)
+    actions = [a for a in HELD_IN_ACTIONS if any(row[3] == a for row in rows)]
     judged = judge_images(judge, to_unit_range(np.stack([np.asarray(im) for im in images])))
     scores = {}
     for head, names, column in (("species", SPECIES_NAMES, 0), ("colour", COLOUR_NAMES, 1), ("scene", SCENE_NAMES, 2)):
         scores[head] = float(np.mean([names[j] == row[column] for j, row in zip(judged[head], rows)]))
     for action in actions:
-        exemplars = [truth_pose(render(random_spec(7_000_000 + 100 * actions.index(action) + k, pose_name=action)).joints)
+        number = list(HELD_IN_ACTIONS).index(action)
+        exemplars = [truth_pose(render(random_spec(7_000_000 + 100 * number + k, pose_name=action)).joints)
                      for k in range(POSE_EXEMPLARS)]
         chosen = [im for im, row in zip(images, rows) if row[3] == action]
         scores[f"oks_{action}"] = float(pose_agreements(backend, chosen, exemplars).mean())
@@ -114,20 +140,76 @@ def base_model_scores(pipe, images_count: int, seed: int, steps: int, guidance: 
     return scores
 
 
-def base_bars(images_count: int, seed: int, steps: int, guidance: float) -> list[Bar]:
+def base_bars(images_count: int, seed: int, steps: int, guidance: float,
+              scores: dict[str, float] | None = None) -> list[Bar]:
+    """The base model's bars; ``scores``: the legibility table's "base model" row (the same prompts
+    and seeds), so the images are not generated twice."""
     from actionbench.base_models import resolve_base_model
     from actionbench.mini.judge import load_judge
     from actionbench.mini.keypoints import MiniKeypointBackend
     from actionbench.mini.world import HELD_IN_ACTIONS
 
-    pipe = resolve_base_model("mini").load("cpu")
-    scores = base_model_scores(pipe, images_count, seed, steps, guidance, load_judge(), MiniKeypointBackend())
+    if scores is None:
+        pipe = resolve_base_model("mini").load("cpu")
+        scores = base_model_scores(pipe, images_count, seed, steps, guidance, load_judge(), MiniKeypointBackend())
     bars = [Bar(f"base model: {head} correct (held-in prompts, judge)", scores[head], ">= 0.90", scores[head] >= 0.90)
             for head in ("species", "colour", "scene")]
     bars.append(Bar("base model: held-in actions' pose agreement (OKS, mean)", scores["oks"], ">= 0.80",
                     scores["oks"] >= 0.80))
     bars += [Bar(f"  {a}", scores[f"oks_{a}"], "", None) for a in HELD_IN_ACTIONS]
     return bars
+
+
+def render_held_in(rows: list[tuple[str, str, str, str]], seed: int) -> list:
+    """The world's own render of each held-in row (seeds no training saw)."""
+    from PIL import Image
+
+    from actionbench.mini.scenes import random_spec, render
+
+    return [Image.fromarray(render(random_spec(9_100_000 + 1000 * seed + i, pose_name=action, species=species,
+                                               colour=colour, scene=scene)).image)
+            for i, (species, colour, scene, action) in enumerate(rows)]
+
+
+@torch.no_grad()
+def autoencoded(pipe, images: list) -> list:
+    """``images`` through the base model's autoencoder: encode (the latent distribution's mean), decode."""
+    from PIL import Image
+
+    from actionbench.mini.train.loop import to_unit_range
+
+    pixels = to_unit_range(np.stack([np.asarray(im) for im in images])).to(pipe.vae.device, pipe.vae.dtype)
+    latents = pipe.vae.encode(pixels).latent_dist.mean
+    decoded = pipe.vae.decode(latents).sample.float().clamp(-1, 1)
+    as_uint8 = ((decoded + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(array) for array in as_uint8]
+
+
+LEGIBILITY_STAGES = ("renders", "autoencoder(renders)", "base model")
+
+
+def legibility_table(images_count: int, seed: int, steps: int, guidance: float) -> dict[str, dict[str, float]]:
+    """Per stage (renders, their autoencoder reconstructions, base-model images of the same held-in
+    prompts): pose agreement and judged species / colour / scene accuracy. Where a column drops
+    between two stages is where legibility is lost."""
+    from actionbench.base_models import resolve_base_model
+    from actionbench.mini.judge import load_judge
+    from actionbench.mini.keypoints import MiniKeypointBackend
+
+    pipe = resolve_base_model("mini").load("cpu")
+    judge, backend = load_judge(), MiniKeypointBackend()
+    rows = held_in_rows(images_count, seed)
+    renders = render_held_in(rows, seed)
+    generated = generate(pipe, [held_in_prompt(row) for row in rows],
+                         [seed * 100_000 + i for i in range(len(rows))], steps, guidance)
+    stages = dict(zip(LEGIBILITY_STAGES, (renders, autoencoded(pipe, renders), generated)))
+    return {stage: legibility_scores(images, rows, judge, backend) for stage, images in stages.items()}
+
+
+def legibility_lines(table: dict[str, dict[str, float]]) -> list[str]:
+    header = f"      {'legibility (held-in prompts)':<28} {'pose OKS':>9} {'species':>8} {'colour':>8} {'scene':>8}"
+    return [header] + [f"      {stage:<28} {row['oks']:9.3f} {row['species']:8.3f} {row['colour']:8.3f} "
+                       f"{row['scene']:8.3f}" for stage, row in table.items()]
 
 
 def held_out_bars(seed: int, steps: int, guidance: float) -> list[Bar]:
@@ -177,13 +259,16 @@ def run_quality(images: int = 200, seed: int = 0, threads: int | None = None, sk
     bars: list[Bar] = []
     if "scorers" not in skip:
         bars += scorer_bars()
+    legibility = legibility_table(images, seed, steps, guidance) if "legibility" not in skip else None
     if "base" not in skip:
-        bars += base_bars(images, seed, steps, guidance)
+        bars += base_bars(images, seed, steps, guidance, legibility["base model"] if legibility else None)
     if "held-out" not in skip:
         bars += held_out_bars(seed, steps, guidance)
     print(f"ActionBench-Mini quality bars (DDIM {steps} steps, guidance {guidance}, {images} images, seed {seed})")
     for bar in bars:
         print(bar.line())
+    if legibility is not None:
+        print("\n".join(legibility_lines(legibility)))
     failed = [b for b in bars if b.passed is False]
     print(f"{sum(b.passed is True for b in bars)} passed, {len(failed)} failed, "
           f"{time.perf_counter() - started:.0f} s")

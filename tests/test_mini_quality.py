@@ -1,0 +1,60 @@
+"""The mini quality checks' legibility section: its instruments give the known answers on controls."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from actionbench.mini.quality import autoencoded, held_in_rows, legibility_lines, legibility_scores, render_held_in
+
+
+def test_legibility_scores_know_a_render_from_a_wrong_label_and_an_empty_scene():
+    from actionbench.mini.judge import load_judge
+    from actionbench.mini.keypoints import MiniKeypointBackend
+    from actionbench.mini.scenes import random_spec, render
+
+    judge, backend = load_judge(), MiniKeypointBackend()
+    rows = held_in_rows(20, seed=3)
+    renders = render_held_in(rows, seed=3)
+    truth = legibility_scores(renders, rows, judge, backend)
+    assert truth["species"] >= 0.9 and truth["colour"] >= 0.9 and truth["scene"] >= 0.9, truth
+    assert truth["oks"] >= 0.8, truth  # the world's own drawing of the named actions
+    other = {"person": "cat", "cat": "bear", "bear": "robot", "robot": "bird", "bird": "person"}
+    relabelled = [(other[s], c, sc, a) for s, c, sc, a in rows]  # the same images, every species label wrong
+    assert legibility_scores(renders, relabelled, judge, backend)["species"] <= 0.1
+    empty = [Image.fromarray(render(random_spec(i, species=s, colour=c, scene=sc, pose_name="none")).image)
+             for i, (s, c, sc, a) in enumerate(rows)]
+    assert legibility_scores(empty, rows, judge, backend)["oks"] < truth["oks"] - 0.3  # no figure, no pose
+
+
+def test_the_autoencoder_stage_reconstructs_renders():
+    from actionbench.base_models import resolve_base_model
+
+    pipe = resolve_base_model("mini").load("cpu")
+    renders = render_held_in(held_in_rows(6, seed=1), seed=1)
+    rebuilt = autoencoded(pipe, renders)
+    assert [im.size for im in rebuilt] == [im.size for im in renders]
+    error = np.mean([np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean()
+                     for a, b in zip(renders, rebuilt)])
+    assert 0 < error < 25, error  # lossy but close (8x8x4 latents of 32x32 images)
+
+
+def test_the_legibility_table_prints_one_line_per_stage():
+    table = {"renders": {"oks": 0.9, "species": 1.0, "colour": 1.0, "scene": 1.0},
+             "base model": {"oks": 0.77, "species": 0.86, "colour": 0.98, "scene": 1.0}}
+    lines = legibility_lines(table)
+    assert len(lines) == 3 and "pose OKS" in lines[0]
+    assert lines[2].split()[-4:] == ["0.770", "0.860", "0.980", "1.000"]
+
+
+def test_the_legibility_tables_base_row_is_the_base_models_bar_measurement():
+    from actionbench.base_models import resolve_base_model
+    from actionbench.mini.judge import load_judge
+    from actionbench.mini.keypoints import MiniKeypointBackend
+    from actionbench.mini.quality import LEGIBILITY_STAGES, base_model_scores, legibility_table
+
+    table = legibility_table(10, seed=2, steps=4, guidance=5.0)
+    assert tuple(table) == LEGIBILITY_STAGES
+    pipe = resolve_base_model("mini").load("cpu")
+    alone = base_model_scores(pipe, 10, 2, 4, 5.0, load_judge(), MiniKeypointBackend())
+    assert table["base model"] == alone  # run_quality reuses the row instead of generating twice
