@@ -121,6 +121,15 @@ def action_instance(name: str, seed: int, species: str, colour: str, scene: str)
     return dataclasses.replace(spec, pose=pose, height_px=float(rng.uniform(*INSTANCE_HEIGHT_PX)))
 
 
+def exemplar_spec(action_index: int, exemplar_index: int) -> RenderSpec:
+    """The render spec of exemplar ``exemplar_index`` (0-based) of the ``action_index``-th held-out
+    action: a person in that exemplar's colour and scene (the one recipe the benchmark folder and
+    ADI's same-figure samples both use)."""
+    name = list(HELD_OUT_ACTIONS)[action_index]
+    colour, scene = exemplar_factors(action_index)[exemplar_index]
+    return action_instance(name, EXEMPLAR_SEED + 100 * action_index + exemplar_index, "person", colour, scene)
+
+
 def subject_factors(text: str) -> tuple[str, str, str] | None:
     """(species, colour, scene) of a subject written as :func:`subject_entry` writes it, found in
     ``text`` (a subject's text or a prompt holding it); None when no world subject is in it."""
@@ -149,7 +158,7 @@ def write_benchmark_folder(folder: Path) -> Path:
         action = HELD_OUT_ACTIONS[name]
         exemplars = []
         for i, (colour, scene) in enumerate(exemplar_factors(a)):
-            spec = action_instance(name, EXEMPLAR_SEED + 100 * a + i, "person", colour, scene)
+            spec = exemplar_spec(a, i)
             path = folder / name / f"{i + 1:02d}.png"
             from PIL import Image
 

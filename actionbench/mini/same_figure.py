@@ -7,7 +7,8 @@ position and scene details) in another named action. ADI's ``action_different_so
 uses :data:`SAME_FIGURE_SOURCE` (declared lazily in ADI's registry of sources; this module imports
 no method).
 
-An exemplar's render spec is recovered from the benchmark's own recipe (:func:`exemplar_spec`) and
+An exemplar's render spec is recovered from the benchmark's own recipe
+(:func:`actionbench.mini.benchmark.exemplar_spec`) and
 checked pixel for pixel against the exemplar's file, so a figure is never guessed.
 """
 
@@ -21,8 +22,8 @@ from PIL import Image
 from actionbench.data import Action, Exemplar
 from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.imageio import open_rgb
-from actionbench.mini.benchmark import EXEMPLAR_JITTER, EXEMPLAR_SEED, NAME, exemplar_factors
-from actionbench.mini.scenes import RenderSpec, action_pose, random_spec, render
+from actionbench.mini.benchmark import INSTANCE_LIMB_SPREAD, NAME, exemplar_spec
+from actionbench.mini.scenes import RenderSpec, action_pose, render
 from actionbench.mini.world import HELD_IN_ACTIONS, HELD_OUT_ACTIONS
 
 SOURCE_NAME = "renderer"
@@ -36,15 +37,6 @@ def held_in_action(phrase: str) -> str | None:
     return None
 
 
-def exemplar_spec(action_name: str, exemplar_index: int) -> RenderSpec:
-    """The spec :func:`actionbench.mini.benchmark.write_benchmark_folder` renders exemplar ``exemplar_index``
-    (0-based) of held-out action ``action_name`` with."""
-    a = list(HELD_OUT_ACTIONS).index(action_name)
-    colour, scene = exemplar_factors(a)[exemplar_index]
-    return random_spec(EXEMPLAR_SEED + 100 * a + exemplar_index, pose_name=action_name, species="person",
-                       colour=colour, scene=scene, jitter=EXEMPLAR_JITTER)
-
-
 def recover_spec(action_name: str, exemplar: Exemplar) -> RenderSpec:
     """The exemplar's render spec, verified against its pixels."""
     stem = exemplar.image_id
@@ -52,7 +44,7 @@ def recover_spec(action_name: str, exemplar: Exemplar) -> RenderSpec:
         raise ActionBenchError(f"exemplar '{exemplar.image_path.name}' of action '{action_name}' is not one of "
                                f"ActionBench-Mini's rendered exemplars",
                                "use action_different_source=subject_lora (the paper's) for other benchmarks")
-    spec = exemplar_spec(action_name, int(stem) - 1)
+    spec = exemplar_spec(list(HELD_OUT_ACTIONS).index(action_name), int(stem) - 1)
     if not np.array_equal(render(spec).image, np.asarray(open_rgb(exemplar.image_path))):
         raise ActionBenchError(f"exemplar '{exemplar.image_path}' differs from the mini world's render of it",
                                "re-render the benchmark (delete the mini benchmark cache) or use "
@@ -83,7 +75,7 @@ class SameFigureSource:
         images, descriptions = [], []
         for other, seed in zip(others, seeds):
             name = held_in_action(other)
-            pose = action_pose(name, np.random.default_rng([seed, 17]), EXEMPLAR_JITTER)
+            pose = action_pose(name, np.random.default_rng([seed, 17]), INSTANCE_LIMB_SPREAD)
             images.append(Image.fromarray(render(dataclasses.replace(spec, pose_name=name, pose=pose)).image))
             descriptions.append(f"rendered: the exemplar's figure {HELD_IN_ACTIONS[name][0]}")
         return descriptions, images
