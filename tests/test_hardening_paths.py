@@ -164,8 +164,7 @@ def test_custom_action_differing_by_case_from_a_benchmark_action_is_refused(worl
     write_action(home / "actions" / "ARMS_UP", "arms_up", "waving")
     edit_toml(home / "actions" / "ARMS_UP" / "action.toml", set_action_name("ARMS_UP"))
     assert refused(capsys, run_cli(bench, run), tmp_path, run) == (
-        "the actions 'arms_up' and 'ARMS_UP' in benchmark fixture differ only by case: "
-        "rename one of them (action names compare case-insensitively).")
+        f"custom action(s) ARMS_UP clash with fixture's actions: rename them under {home / 'actions'}.")
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -20,6 +20,8 @@ def test_a_method_without_its_weights_is_left_out_of_all_with_a_notice(fixture_b
         "controlnet_pose.controlnet_model is not set: pass --set controlnet_pose.controlnet_model=PATH_OR_HUB_ID "
         "(a diffusers ControlNetModel for your base, e.g. lllyasviel/sd-controlnet-openpose for SD 1.5), or leave "
         "controlnet_pose out of --methods.",
+        "method adi-renderer-samples left out: action_different_source 'renderer' draws only ActionBench-Mini's "
+        "figures; action 'arms_up' is from 'fixture': use action_different_source=subject_lora (the paper's).",
         "method oracle left out: oracle draws with the mini world's renderer and action 'arms_up' is not one of its "
         "held-out actions: run it with --benchmark mini, or leave it out of --methods.",
         "method wrong_action left out: wrong_action draws with the mini world's renderer and action 'arms_up' is not "

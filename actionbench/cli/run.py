@@ -103,7 +103,11 @@ def main(args: argparse.Namespace) -> int:
                   f"run 'actionbench report {summary.run_dir}'", file=sys.stderr)
     from actionbench.reports.timing import report_timing  # per stage and method; also timing.csv
 
-    timing = report_timing(summary.run_dir, this_invocation=True)
+    try:
+        timing = report_timing(summary.run_dir, this_invocation=True)
+    except ActionBenchError as error:  # a full disk: the results are safe, the failures below still count
+        print(f"actionbench: the timing table could not be written ({error.problem})", file=sys.stderr)
+        timing = ""
     if timing:  # empty when no stage has finished
         print(timing)
     if summary.failures:
