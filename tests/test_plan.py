@@ -8,7 +8,8 @@ from actionbench.plan import build_plan
 
 
 def config(benchmark, **overrides):
-    return RunConfig(benchmark=str(benchmark), actions=["arms_up"], metrics=["pose"], out="unused", **overrides)
+    overrides.setdefault("metrics", ["pose"])
+    return RunConfig(benchmark=str(benchmark), actions=["arms_up"], out="unused", **overrides)
 
 
 def test_a_method_without_its_weights_is_left_out_of_all_with_a_notice(fixture_benchmark):
@@ -42,3 +43,20 @@ def test_keys_change_with_what_they_depend_on(fixture_benchmark):
     assert other_seed.key(unit, "generate") != first.key(unit, "generate")
     changed = build_plan(config(fixture_benchmark, methods=["text"], method_settings={"text": {"seed": 3}}))
     assert changed.key(unit, "train") != first.key(unit, "train")
+
+
+def test_metric_settings_are_resolved_at_plan_time_and_keyed_by_their_values(fixture_benchmark):
+    from actionbench.metrics.base import NoSettings
+    from actionbench.metrics.pose import PoseSettings
+
+    first = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "subject"]))
+    assert first.metric_configs == {"pose": PoseSettings(), "subject": NoSettings()}
+    unit = first.units[0]
+    spelt_out = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "subject"],
+                                  metric_settings={"pose": {"scale": "torso", "area": PoseSettings().area}}))
+    assert spelt_out.key(unit, "score") == first.key(unit, "score")  # the defaults written out: the same scores
+    other = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "subject"],
+                              metric_settings={"pose": {"scale": "coco_area"}}))
+    assert other.metric_configs["pose"] == PoseSettings(scale="coco_area")
+    assert other.key(unit, "score") != first.key(unit, "score")
+    assert other.key(unit, "generate") == first.key(unit, "generate")
