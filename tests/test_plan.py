@@ -60,3 +60,34 @@ def test_metric_settings_are_resolved_at_plan_time_and_keyed_by_their_values(fix
     assert other.metric_configs["pose"] == PoseSettings(scale="coco_area")
     assert other.key(unit, "score") != first.key(unit, "score")
     assert other.key(unit, "generate") == first.key(unit, "generate")
+
+
+def test_choice_settings_are_refused_at_plan_time_by_their_literal_type(fixture_benchmark):
+    from actionbench.errors import ActionBenchError
+
+    with pytest.raises(ActionBenchError) as error:
+        build_plan(config(fixture_benchmark, methods=["text"], method_settings={"text": {"mixed_precision": "fp8"}}))
+    assert str(error.value) == "settings for method text.mixed_precision is 'fp8': it must be one of no, fp16, bf16."
+    plan = build_plan(config(fixture_benchmark, methods=["text"], method_settings={"text": {"attention": "default"}}))
+    assert plan.method_configs["text"].attention == "default"
+
+
+def test_every_choice_setting_defaults_to_one_of_its_choices():
+    import dataclasses
+    import typing
+
+    from actionbench.methods import METHODS
+    from actionbench.metrics import METRICS
+
+    classes = [METHODS.get(n).config_cls for n in METHODS.names()] + [METRICS.get(n).settings_cls
+                                                                      for n in METRICS.names()]
+    checked = 0
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            choices = [a for a in (hints[item.name], *typing.get_args(hints[item.name]))
+                       if typing.get_origin(a) is typing.Literal]
+            if choices and item.default is not dataclasses.MISSING:
+                assert item.default in typing.get_args(choices[0]), (cls.__name__, item.name)
+                checked += 1
+    assert checked >= len(classes)  # every method has mixed_precision and attention
