@@ -129,7 +129,8 @@ def main(args: argparse.Namespace) -> int:
     paths = image_paths(args.paths)
     subject = subject_for(benchmark, args.subject)
     metrics = METRICS.resolve(args.metrics)
-    typed = {name: metric_config(name, benchmark, settings.get(name, {})) for name in dict.fromkeys([*settings, *metrics])}
+    typed = {name: metric_config(name, benchmark, settings.get(name, {}))  # checked as a run's are
+             for name in dict.fromkeys([*settings, *metrics])}
     for name in list(metrics):
         reference = METRICS.get(name).reference_method
         if reference and not args.references:
