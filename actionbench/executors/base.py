@@ -99,7 +99,7 @@ def executor_settings(config: RunConfig, name: str | None = None) -> tuple[Execu
         if value is not None and value < 0:
             raise ActionBenchError(f"executor_settings.{field_name} is {value}", "it must be 0 or more")
     own = {n: from_dict(cls, tables[n], f"executor_settings.{n}") for n, cls in classes.items()}
-    return settings, own[name or config.executor]
+    return settings, own.get(name or config.executor, NoSettings())  # an unknown executor is named by its registry
 
 
 # -- the job graph ---------------------------------------------------------------------------------
