@@ -76,7 +76,8 @@ def test_bad_metric_settings_are_one_line_before_any_work(capsys, fixture_benchm
     config.write_text("[metric_settings.judgee]\npose_threshold = 0.5\n")
     code, _, err = run_cli(capsys, *base_args(fixture_benchmark, run), "--config", str(config))
     assert code == 2 and err.startswith("actionbench: error: settings given for unknown metric 'judgee': choose one "
-                                        "of brightness, clip, judge, leakage, pose, subject")
+                                        "of brightness, clip, ")  # then every registered metric, sorted
+    assert ", judge, leakage, pose, subject" in err and err.count("\n") == 1
     assert not run.exists()  # refused before the run directory was made
 
 
