@@ -56,6 +56,7 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         "invocations": invocations[-50:],
         "config": dataclasses.asdict(plan.config),
         "method_configs": {name: dataclasses.asdict(c) for name, c in plan.method_configs.items()},
+        "metric_configs": {name: dataclasses.asdict(c) for name, c in plan.metric_configs.items()},
         "scorers": dataclasses.asdict(plan.scorers),
         "benchmark": {
             "name": plan.benchmark.name,
@@ -75,7 +76,7 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         "metrics": plan.metrics,
         "references": plan.references,
         # where each calibrated metric's decision threshold comes from (the judge's), for the board to say
-        "calibration": {name: METRICS.get(name).calibration_source(plan.benchmark, plan.config.metric_settings.get(name, {}))
+        "calibration": {name: METRICS.get(name).calibration_source(plan.benchmark, plan.metric_configs[name])
                         for name in plan.metrics if hasattr(METRICS.get(name), "calibration_source")},
         "notices": plan.notices,
         "packages": package_versions(),

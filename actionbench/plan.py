@@ -45,6 +45,7 @@ class Plan:
     seeds: list[int]
     scorers: ScorerConfig
     method_configs: dict[str, Any]  # method name -> its resolved config dataclass
+    metric_configs: dict[str, Any] = field(default_factory=dict)  # metric name -> its resolved settings dataclass
     references: dict[str, str] = field(default_factory=dict)  # metric -> reference method
     notices: list[str] = field(default_factory=list)  # what was left out of "all", and why
     requests: list[ImageRequest] = field(default_factory=list)
@@ -87,6 +88,26 @@ def method_config(name: str, benchmark: Benchmark, config: RunConfig, protocol_d
     return resolved
 
 
+def metric_config(name: str, benchmark: Benchmark, user_settings: dict[str, Any]):
+    """The metric's own defaults < the benchmark's defaults (``metrics.NAME``) < the user's settings,
+    as the metric's ``settings_cls``; a key it does not have is one line naming the valid ones."""
+    metric_cls = METRICS.get(name)
+    settings_cls = metric_cls.settings_cls
+    valid = sorted(f.name for f in dataclasses.fields(settings_cls))
+    benchmark_settings = benchmark.defaults.get("metrics", {}).get(name, {})
+    for given, where in ((benchmark_settings, f" in benchmark {benchmark.name}'s defaults"), (user_settings, "")):
+        if not isinstance(given, dict):
+            raise ActionBenchError(f"the settings for metric {name}{where} are {given!r}, not a table",
+                                   f"write them as {name}.KEY = VALUE")
+        unknown = sorted(set(given) - set(valid))
+        if unknown:
+            raise ActionBenchError(f"unknown setting '{unknown[0]}' for metric {name}{where}",
+                                   f"valid settings are {', '.join(valid)}" if valid
+                                   else f"metric {name} takes no settings")
+    resolved = merge(settings_cls(), benchmark_settings, f"benchmark {benchmark.name}'s settings for metric {name}")
+    return merge(resolved, user_settings, f"settings for metric {name}")
+
+
 def build_plan(config: RunConfig) -> Plan:
     benchmark = get_benchmark(config.benchmark)
     actions = {a.name: a for a in resolve_actions(benchmark, config.actions)}
@@ -96,6 +117,13 @@ def build_plan(config: RunConfig) -> Plan:
     if unknown:
         raise ActionBenchError(f"settings given for unknown method '{sorted(unknown)[0]}'",
                                f"choose one of {', '.join(METHODS.names())}")
+    unknown = set(config.metric_settings) - set(METRICS.names())
+    if unknown:
+        raise ActionBenchError(f"settings given for unknown metric '{sorted(unknown)[0]}'",
+                               f"choose one of {', '.join(sorted(METRICS.names()))}")
+    # every metric given settings is checked, run or not: a typo in a config file is caught either way
+    metric_configs = {m: metric_config(m, benchmark, config.metric_settings.get(m, {}))
+                      for m in dict.fromkeys(list(config.metric_settings) + metrics)}
     base_name = config.base_model or benchmark.defaults.get("base_model")
     if not base_name:
         raise ActionBenchError(f"benchmark {benchmark.name} names no default base model",
@@ -121,6 +149,7 @@ def build_plan(config: RunConfig) -> Plan:
     method_configs = {m: method_config(m, benchmark, config, protocol_defaults) for m in all_methods}
     plan = Plan(config=config, benchmark=benchmark, base=base, actions=actions, methods=methods,
                 metrics=metrics, seeds=seeds, scorers=scorers, method_configs=method_configs,
+                metric_configs={m: metric_configs[m] for m in metrics},
                 references=references, requests=image_requests(benchmark, seeds))
     if _is_all(config.actions):
         plan.notices += [left_out_notice(a, benchmark) for a in foreign_actions(benchmark)]
@@ -187,5 +216,5 @@ def compute_keys(plan: Plan) -> None:
         references = {m: plan.keys[(Unit(ref, None), "generate")] for m, ref in plan.references.items()}
         plan.keys[(unit, "score")] = stable_hash({
             "generate": plan.keys[(unit, "generate")], "metrics": plan.metrics, "references": references,
-            "metric_settings": {m: plan.config.metric_settings.get(m, {}) for m in plan.metrics},
+            "metric_settings": {m: plan.metric_configs[m] for m in plan.metrics},
             "scorers": plan.scorers, "benchmark": plan.benchmark.version})

@@ -161,7 +161,7 @@ def run_score(plan: Plan, store: RunStore, unit: Unit) -> bool:
         ) for row in store.image_rows(unit)]
         context = ScoringContext(benchmark=plan.benchmark, action=action, scorers=plan.scorers,
                                  device=resolve_device(plan.scorers.device),
-                                 settings=plan.config.metric_settings.get(metric_name, {}),
+                                 settings=plan.metric_configs[metric_name],
                                  shared=_SHARED_SCORING_STATE)
         results = score_safely(metric, records, context)
         for record, result in zip(records, results):

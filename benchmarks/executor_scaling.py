@@ -51,7 +51,7 @@ def main() -> None:
         config = RunConfig(methods=args.methods.split(","), actions=["all"], benchmark=str(benchmark),
                            metrics=["brightness"], out=str(scratch / name), device=args.device,
                            executor=executor, workers=workers,
-                           executor_settings={"ray_num_cpus": workers} if executor == "ray" else {})
+                           executor_settings={"ray": {"num_cpus": workers}} if executor == "ray" else {})
         started = time.perf_counter()
         summary = run(config)
         seconds = time.perf_counter() - started

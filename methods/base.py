@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from PIL import Image
 
@@ -28,10 +28,10 @@ class MethodConfig:
     resolution: int | None = None  # training size in pixels; None: the base model's native size
     train_batch_size: int = 1
     gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"  # "no", "fp16" or "bf16" autocast
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # autocast dtype, or none
     gradient_checkpointing: bool = False
     use_8bit_adam: bool = False  # needs bitsandbytes
-    attention: str = "sdpa"  # "sdpa" (torch's scaled-dot-product attention) or "default"
+    attention: Literal["sdpa", "default"] = "sdpa"  # "sdpa": torch's scaled-dot-product attention
     num_inference_steps: int | None = None  # None: the benchmark protocol's
     guidance_scale: float | None = None  # None: the benchmark protocol's
     generation_batch_size: int = 8

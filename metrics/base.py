@@ -64,6 +64,11 @@ class ImageRecord:
     reference_path: Path | None = None  # the reference method's image for the same subject and seed
 
 
+@dataclass(frozen=True)
+class NoSettings:
+    """The settings of a metric that takes none: any key given for it is refused at plan time."""
+
+
 @dataclass
 class ScoringContext:
     """What a metric may look at besides the images: the benchmark, the action, shared models."""
@@ -72,7 +77,8 @@ class ScoringContext:
     action: Action
     scorers: ScorerConfig
     device: str = "cpu"
-    settings: dict[str, Any] = field(default_factory=dict)  # this metric's settings from the config
+    # this metric's settings, resolved at plan time into its ``settings_cls``; None: its defaults
+    settings: Any = None
     shared: dict[str, Any] = field(default_factory=dict)  # process-wide cache: loaded models, features
 
 
@@ -83,16 +89,33 @@ class MetricResult:
 
 
 class Metric(ABC):
-    """Subclass, declare ``scores``, implement ``score``, register with ``@METRICS.register``."""
+    """Subclass, declare ``scores``, implement ``score``, register with ``@METRICS.register``.
+
+    A metric with settings declares their dataclass as ``settings_cls`` (defaults with their
+    source, ``Literal`` for choices); the plan resolves ``metric_settings[name]`` into it before any
+    work starts, so a misspelt key stops the run at once, and the score key hashes the resolved
+    values. ``score`` reads them with :meth:`settings_in`.
+    """
 
     name: ClassVar[str] = ""
     scores: ClassVar[tuple[ScoreInfo, ...]] = ()
+    settings_cls: ClassVar[type] = NoSettings
     # A method whose images for the same subject and seed this metric compares against ("plain").
     reference_method: ClassVar[str | None] = None
 
     @abstractmethod
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
         """One result per record, in order."""
+
+    def settings_in(self, context: ScoringContext) -> Any:
+        """``context.settings`` as this metric's ``settings_cls`` (its defaults when the context carries none)."""
+        settings = context.settings
+        if settings is None:
+            return self.settings_cls()
+        if not isinstance(settings, self.settings_cls):  # a raw dict or another metric's settings: a caller's bug
+            raise TypeError(f"metric {self.name} was given {type(settings).__name__} settings, not "
+                            f"{self.settings_cls.__name__}; resolve them with actionbench.plan.metric_config")
+        return settings
 
     def failed(self, reason: str) -> MetricResult:
         return MetricResult({info.name: float("nan") for info in self.scores}, failure=reason)

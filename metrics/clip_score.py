@@ -20,7 +20,9 @@ beside ``leakage``.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -29,17 +31,18 @@ from actionbench.errors import ActionBenchError
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
 from actionbench.metrics.features import (clip_bundle, clip_results, exemplar_image_features, image_features,
-                                          metric_settings, open_images, text_features)
+                                          open_images, text_features)
 from actionbench.metrics.notes import note_once, note_unreadable_exemplars
 
-REDUCTIONS = ("mean", "max")
+Reduction = Literal["mean", "max"]
+REDUCTIONS: tuple[str, ...] = typing.get_args(Reduction)
 CLIPSCORE_WEIGHT = 100.0  # CLIPScore's w (Hessel et al. 2021; torchmetrics' CLIPScore)
 CONTEXT_LENGTH = 77  # OpenAI CLIP's text context, when the tokenizer does not say its own
 
 
 @dataclass
 class ClipSettings:
-    reduction: str = "mean"  # CLIP-I over the exemplars: "mean" (DreamBooth's) or "max" (nearest)
+    reduction: Reduction = "mean"  # CLIP-I over the exemplars: "mean" (DreamBooth's) or "max" (nearest)
 
 
 def clip_t_score(image_features: np.ndarray, text_features: np.ndarray) -> np.ndarray:
@@ -112,6 +115,7 @@ class ClipAlignment(Metric):
     """CLIP-T (image vs the prompt with the action in words) and CLIP-I (image vs the exemplars)."""
 
     name = "clip"
+    settings_cls = ClipSettings
     scores = (
         ScoreInfo("clip_t", "CLIP-T: raw CLIP cosine between the image and the prompt with the action written out "
                   "in words (-1 to 1)", True, label="CLIP-T", scale="cosine, −1–1"),
@@ -122,10 +126,7 @@ class ClipAlignment(Metric):
     )
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
-        settings = metric_settings(ClipSettings, context, self.name)
-        if settings.reduction not in REDUCTIONS:
-            raise ActionBenchError(f"settings for metric clip: reduction '{settings.reduction}' is unknown",
-                                   f"choose one of {', '.join(REDUCTIONS)}")
+        settings: ClipSettings = self.settings_in(context)
         paths = [r.path for r in records]
         images, failures = open_images(paths)
         if all(image is None for image in images):

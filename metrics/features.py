@@ -289,13 +289,3 @@ def exemplar_image_features(context: ScoringContext, action: Action) -> np.ndarr
 def _stack_with_nan(rows: list[np.ndarray | None]) -> np.ndarray:
     width = next((len(r) for r in rows if r is not None), 0)
     return np.stack([r if r is not None else np.full(width, np.nan) for r in rows]) if rows else np.zeros((0, width))
-
-
-# -- settings -----------------------------------------------------------------------------------
-
-def metric_settings(cls: type, context: ScoringContext, metric: str) -> Any:
-    """``context.settings`` (the run's ``metric_settings[metric]``) as dataclass ``cls``; unknown
-    keys and wrong types are one-line errors naming the valid settings."""
-    from actionbench.config import from_dict
-
-    return from_dict(cls, dict(context.settings), f"settings for metric {metric}")

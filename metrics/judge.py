@@ -43,7 +43,7 @@ from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInf
 from actionbench.metrics.calibration import DEFAULT_THRESHOLD, MIN_POSES, ActionExemplars, Calibration, calibrate
 from actionbench.metrics.features import (DEFAULT_POSE_BACKEND, NOT_FINITE, backend_tag, exemplar_hands,
                                           exemplar_poses, hand_detector, image_features, image_hands, image_poses,
-                                          metric_settings, open_images, pose_backend, text_features)
+                                          open_images, pose_backend, text_features)
 from actionbench.metrics.judge_features import SIGMA, Descriptor, describe, describe_mirrored, nearest_exemplar
 from actionbench.metrics.oks import VISIBLE
 from actionbench.metrics.subject import subject_judgements, zero_shot_probabilities
@@ -159,10 +159,10 @@ def calibration_actions(benchmark) -> dict[str, Action]:
     return {name: a for name, a in benchmark.actions.items() if fits(benchmark, a)}
 
 
-def calibration_source(benchmark, settings: dict) -> str:
+def calibration_source(benchmark, settings: JudgeSettings) -> str:
     """Where a board's judge threshold comes from, in words (recorded in the run manifest)."""
-    if settings.get("pose_threshold") is not None:
-        return f"setting judge.pose_threshold = {float(settings['pose_threshold']):g}"
+    if settings.pose_threshold is not None:
+        return f"setting judge.pose_threshold = {float(settings.pose_threshold):g}"
     from actionbench.data.domains import benchmark_domain
 
     names = sorted(calibration_actions(benchmark))
@@ -206,6 +206,7 @@ class ActionJudge(Metric):
     """The paper's Action / Subject / Total judgement per image, automated (pose and hands, else CLIP; CLIP zero-shot)."""
 
     name = "judge"
+    settings_cls = JudgeSettings
     scores = (
         ScoreInfo("action_correct", "1 when the action is shown: the nearest exemplar's body and hand segment "
                   "directions agree at or above the benchmark's calibrated threshold (judge_threshold), or, "
@@ -222,11 +223,11 @@ class ActionJudge(Metric):
     )
 
     @staticmethod
-    def calibration_source(benchmark, settings: dict) -> str:
+    def calibration_source(benchmark, settings: JudgeSettings) -> str:
         return calibration_source(benchmark, settings)
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
-        settings = metric_settings(JudgeSettings, context, self.name)
+        settings: JudgeSettings = self.settings_in(context)
         action = context.action
         paths = [r.path for r in records]
         images, failures = open_images(paths)

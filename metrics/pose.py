@@ -26,13 +26,13 @@ both are NaN with the reason as the failure: a number there would be made up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from actionbench.errors import ActionBenchError
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
-from actionbench.metrics.features import exemplar_poses, image_poses, metric_settings, open_images
+from actionbench.metrics.features import exemplar_poses, image_poses, open_images
 from actionbench.metrics.notes import note_unreadable_exemplars
-from actionbench.metrics.oks import AREA, SCALES, VISIBLE, PoseMatch, nearest_exemplar
+from actionbench.metrics.oks import AREA, VISIBLE, PoseMatch, nearest_exemplar
 from actionbench.metrics.pose_backends import Pose
 
 NO_PERSON = "no person found"
@@ -41,7 +41,8 @@ NO_PERSON = "no person found"
 @dataclass
 class PoseSettings:
     mirror: bool | None = None  # None: the action's mirror_invariant
-    scale: str = "torso"  # OKS scale: "torso" (area AREA torso lengths squared) or "coco_area" (COCO's)
+    # OKS scale (one of oks.SCALES): "torso" (area AREA torso lengths squared) or "coco_area" (COCO's)
+    scale: Literal["torso", "coco_area"] = "torso"
     area: float = AREA  # OKS object area in torso lengths squared, for scale "torso" (see actionbench.metrics.oks)
     visible: float = VISIBLE  # minimum backend visibility for a joint to count
 
@@ -66,6 +67,7 @@ class PoseAgreement(Metric):
     """Pose agreement: torso-scaled OKS to the nearest exemplar pose (no person = 0), and detection rate."""
 
     name = "pose"
+    settings_cls = PoseSettings
     scores = (
         ScoreInfo("pose_oks", "torso-scaled OKS between the image's pose and the nearest exemplar pose, over every "
                   "image: 0 when no person is found (COCO's OKS with the object area fixed at 1.7 torso lengths "
@@ -79,10 +81,7 @@ class PoseAgreement(Metric):
     )
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
-        settings = metric_settings(PoseSettings, context, self.name)
-        if settings.scale not in SCALES:
-            raise ActionBenchError(f"settings for metric pose: scale '{settings.scale}' is unknown",
-                                   f"choose one of {', '.join(SCALES)}")
+        settings: PoseSettings = self.settings_in(context)
         mirror = context.action.mirror_invariant if settings.mirror is None else settings.mirror
         exemplars = exemplar_poses(context, context.action)
         note_unreadable_exemplars(context, context.action, self.name, "the nearest of the others counts")

@@ -36,10 +36,11 @@ def benchmark_of(actions: list[Action], subjects=(MAN, CAT)) -> Benchmark:
 
 
 def context_for(benchmark: Benchmark, action: Action, clip_model: str = "tiny-random",
-                settings: dict | None = None, shared: dict | None = None, **scorers) -> ScoringContext:
+                settings: object | None = None, shared: dict | None = None, **scorers) -> ScoringContext:
+    """``settings``: the metric's resolved settings object (``plan.metric_config``); None for its defaults."""
     return ScoringContext(benchmark=benchmark, action=action,
                           scorers=ScorerConfig(clip_model=clip_model, pose_backend="mediapipe", **scorers),
-                          settings=settings or {}, shared={} if shared is None else shared)
+                          settings=settings, shared={} if shared is None else shared)
 
 
 def records_for(paths: list[Path], action: Action, subjects=None, references=None,

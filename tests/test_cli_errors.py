@@ -62,6 +62,25 @@ def test_bad_config_file_and_setting(capsys, fixture_benchmark, tmp_path):
     assert code == 2 and err == "actionbench: error: settings for method text.seed is 'many': it must be a number (int).\n"
 
 
+def test_bad_metric_settings_are_one_line_before_any_work(capsys, fixture_benchmark, tmp_path):
+    run = tmp_path / "run"
+    for extra, message in [
+        (["--set", "subject.typo=1"], "unknown setting 'typo' for metric subject: metric subject takes no settings."),
+        (["--set", "pose.sacle=torso"], "unknown setting 'sacle' for metric pose: valid settings are area, mirror, "
+                                        "scale, visible."),
+        (["--set", "pose.scale=box"], "settings for metric pose.scale is 'box': it must be one of torso, coco_area."),
+    ]:
+        code, _, err = run_cli(capsys, *base_args(fixture_benchmark, run), *extra)
+        assert (code, err) == (2, f"actionbench: error: {message}\n")
+    config = tmp_path / "unknown-metric.toml"
+    config.write_text("[metric_settings.judgee]\npose_threshold = 0.5\n")
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, run), "--config", str(config))
+    assert code == 2 and err.startswith("actionbench: error: settings given for unknown metric 'judgee': choose one "
+                                        "of brightness, clip, ")  # then every registered metric, sorted
+    assert ", judge, leakage, pose, subject" in err and err.count("\n") == 1
+    assert not run.exists()  # refused before the run directory was made
+
+
 def test_corrupt_exemplar_is_named_before_any_work(capsys, fixture_benchmark, tmp_path):
     import tomli_w
     import tomllib

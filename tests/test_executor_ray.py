@@ -60,6 +60,31 @@ def test_killed_ray_driver_resumes_without_redoing_finished_units(cluster, fixtu
     assert_resumed_without_redoing(run, before, flaky_board)
 
 
+def test_ray_settings_are_the_executors_own_table(capsys):
+    from actionbench.config import RunConfig
+    from actionbench.executors.base import executor_settings
+    from actionbench.executors.ray import RaySettings
+
+    own = executor_settings(RunConfig(executor="ray", executor_settings={"ray": {"address": "auto", "num_cpus": 2}}))[1]
+    assert own == RaySettings(address="auto", num_cpus=2) and capsys.readouterr().err == ""
+    flat = executor_settings(RunConfig(executor="ray", executor_settings={"ray_address": "auto", "ray_num_cpus": 2}))[1]
+    assert flat == own
+    assert capsys.readouterr().err.splitlines() == [
+        "actionbench: note: executor_settings.ray_address is deprecated: write executor_settings.ray.address "
+        "(a [executor_settings.ray] table in a config file)",
+        "actionbench: note: executor_settings.ray_num_cpus is deprecated: write executor_settings.ray.num_cpus "
+        "(a [executor_settings.ray] table in a config file)"]
+
+
+def test_ray_address_flag_fills_the_ray_table(fixture_benchmark, tmp_path):
+    from actionbench.cli import build_parser
+    from actionbench.cli.run import config_from_args
+
+    args = build_parser().parse_args(run_args(fixture_benchmark, tmp_path / "run", "--ray-address", "auto"))
+    config = config_from_args(args)
+    assert config.executor == "ray" and config.executor_settings == {"ray": {"address": "auto"}}
+
+
 def test_an_unreachable_ray_address_is_one_clear_line():
     from actionbench.errors import ActionBenchError
     from actionbench.executors.ray import _check_reachable

@@ -1,7 +1,7 @@
 """The Slurm executor through submitit's local executor (no Slurm here): same board, report, kill and resume.
 
 Each array task is a fresh Python process that imports torch, so the runs group units
-(``slurm_units_per_task``) to keep the processes few: the arrays, retries and resumption are the same.
+(``executor_settings.slurm.units_per_task``) to keep the processes few: the arrays, retries and resumption are the same.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ pytest.importorskip("submitit", reason="the slurm extra is not installed (pip in
 
 
 def slurm(units_per_task: int) -> list[str]:
-    return ["--executor", "slurm", "--set", "executor_settings.slurm_cluster=local",
-            "--set", f"executor_settings.slurm_units_per_task={units_per_task}",
-            "--set", "executor_settings.poll_seconds=0.1"]
+    return ["--executor", "slurm", "--set", "executor_settings.slurm.cluster=local",
+            "--set", f"executor_settings.slurm.units_per_task={units_per_task}",
+            "--set", "executor_settings.slurm.poll_seconds=0.1"]
 
 
 @pytest.mark.slow
@@ -50,5 +50,36 @@ def test_without_slurm_the_executor_says_how_to_run_locally(fixture_benchmark, t
     assert main(run_args(fixture_benchmark, tmp_path / "run", "--executor", "slurm")) == 2
     assert capsys.readouterr().err.strip() == (
         "actionbench: error: the slurm executor found no Slurm here ('sbatch' is not on PATH): run on a Slurm "
-        "login node, or set executor_settings.slurm_cluster=local to run the job arrays on this machine.")
+        "login node, or set executor_settings.slurm.cluster=local to run the job arrays on this machine.")
     assert not (tmp_path / "run").exists()
+
+
+def test_slurm_settings_are_the_executors_own_table(tmp_path, capsys):
+    from actionbench.config import RunConfig
+    from actionbench.errors import ActionBenchError
+    from actionbench.executors.base import ExecutorSettings, executor_settings
+    from actionbench.executors.slurm import SlurmSettings
+
+    table = {"cpus_per_task": 4, "slurm": {"partition": "gpu", "time_min": 60, "additional": {"account": "x"}}}
+    shared, own = executor_settings(RunConfig(executor="slurm", executor_settings=table))
+    assert shared == ExecutorSettings(cpus_per_task=4)
+    assert own == SlurmSettings(partition="gpu", time_min=60, additional={"account": "x"})
+    assert capsys.readouterr().err == ""
+    # the flat keys of earlier versions give the same settings, with a note naming the new spelling
+    flat = {"cpus_per_task": 4, "slurm_partition": "gpu", "slurm_time_min": 60, "slurm_additional": {"account": "x"}}
+    assert executor_settings(RunConfig(executor="slurm", executor_settings=flat)) == (shared, own)
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "actionbench: note: executor_settings.slurm_partition is deprecated: write executor_settings.slurm.partition "
+        "(a [executor_settings.slurm] table in a config file)")
+    for settings, message in [
+        ({"slurm": {"partiton": "gpu"}}, "unknown setting 'partiton' in executor_settings.slurm: valid settings are "
+         "additional, array_parallelism, cluster, folder, mem_gb, partition, poll_seconds, setup, time_min, "
+         "units_per_task."),
+        ({"slurm": {"cluster": "pbs"}}, "executor_settings.slurm.cluster is 'pbs': it must be one of slurm, local."),
+        ({"slurm_partition": "a", "slurm": {"partition": "b"}}, "executor_settings.slurm_partition and "
+         "executor_settings.slurm.partition are both given: keep executor_settings.slurm.partition."),
+        ({"slurm": "gpu"}, "executor_settings.slurm is 'gpu', not a table: write executor_settings.slurm.KEY = VALUE."),
+    ]:
+        with pytest.raises(ActionBenchError) as error:
+            executor_settings(RunConfig(executor="local", executor_settings=settings))  # checked whichever runs
+        assert str(error.value) == message

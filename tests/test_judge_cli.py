@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from skimage import data
 
 from actionbench.cli import main
@@ -180,6 +181,17 @@ def test_score_and_validate_judge_bad_arguments(capsys, fixture_benchmark, tmp_p
                            "--set", "judge.nope=1")
     assert code == 2 and notes(err)[-1].startswith("actionbench: error: unknown setting 'nope' in settings for metric "
                                                    "judge: valid settings are")
+
+
+def test_score_checks_metric_settings_as_a_run_does(capsys, fixture_benchmark, tmp_path):
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    score = ("score", str(tmp_path), "--action", "arms_up", "--benchmark", str(fixture_benchmark), "--metrics", "pose")
+    code, _, err = run_cli(capsys, *score, "--set", "subject.typo=1")
+    assert code == 2 and notes(err) == ["actionbench: error: unknown setting 'typo' for metric subject: metric subject "
+                                        "takes no settings."]
+    code, _, err = run_cli(capsys, *score, "--set", "pose.scale=box")
+    assert code == 2 and notes(err) == ["actionbench: error: settings for metric pose.scale is 'box': it must be one of "
+                                        "torso, coco_area."]
 
 
 def test_subject_judgement_with_real_clip_weights(capsys, tmp_path, fixture_benchmark):

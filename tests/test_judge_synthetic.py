@@ -141,7 +141,8 @@ def test_the_metric_judges_with_the_calibrated_threshold(world, tmp_path, capsys
     assert objects[2]["judged_by_pose"] == 0.0
     assert "action objects: only 0 of its 3 exemplars show a detectable person" in capsys.readouterr().err
     # A threshold given in the settings replaces the calibrated one.
-    context = ScoringContext(benchmark, actions["arms_up"], scorers, settings={"pose_threshold": 0.0}, shared=shared)
+    context = ScoringContext(benchmark, actions["arms_up"], scorers, settings=JudgeSettings(pose_threshold=0.0),
+                             shared=shared)
     values = [r.values for r in judge.score(records_for(candidates, actions["arms_up"]), context)]
     assert [v["action_correct"] for v in values[:2]] == [1.0, 1.0] and values[0]["judge_threshold"] == 0.0
     assert JudgeSettings().pose_threshold is None

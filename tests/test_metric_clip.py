@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+from typing import get_args, get_type_hints
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +16,9 @@ from actionbench.data import fill_action
 from actionbench.errors import ActionBenchError
 from actionbench.metrics import METRICS
 from actionbench.metrics.clip_models import WEIGHTS_ENV, load_clip
-from actionbench.metrics.clip_score import clip_i_score, clip_t_score
+from actionbench.metrics.clip_score import REDUCTIONS, ClipSettings, clip_i_score, clip_t_score
 from actionbench.metrics.features import encode_images, encode_texts
+from actionbench.plan import metric_config
 from clip_fixtures import save_tiny_hf_clip
 from metric_helpers import CAT, MAN, action_from_files, benchmark_of, context_for, real_clip_scorers, records_for, save
 
@@ -97,7 +100,7 @@ def test_clip_metric_scores_are_the_documented_cosines(tmp_path):
         assert result.values["clip_score"] == pytest.approx(100 * max(float(features[i] @ texts[i]), 0.0), abs=1e-4)
     # an image that is an exemplar has CLIP-I max of 1 against it
     nearest = METRICS.get("clip")().score(records[:1], context_for(benchmark_of([action]), action,
-                                                                   settings={"reduction": "max"}))
+                                                                   settings=ClipSettings(reduction="max")))
     assert nearest[0].values["clip_i"] == pytest.approx(1.0, abs=1e-6)
 
 
@@ -138,17 +141,17 @@ def test_clip_i_functional_mean_max_and_nan_exemplars():
         clip_i_score(images, exemplars, "median")
 
 
-def test_bad_clip_settings_are_one_line_errors(tmp_path):
+def test_bad_clip_settings_are_one_line_errors_at_plan_time(tmp_path):
     path = save(data.astronaut(), tmp_path / "a.png")
-    action = action_from_files("wave", [path])
+    benchmark = benchmark_of([action_from_files("wave", [path])])
+    assert metric_config("clip", benchmark, {"reduction": "max"}) == ClipSettings(reduction="max")
+    assert get_args(get_type_hints(ClipSettings)["reduction"]) == REDUCTIONS  # the setting offers what CLIP-I does
     for settings, message in [
-        ({"reduction": "median"}, "settings for metric clip: reduction 'median' is unknown: choose one of mean, max."),
-        ({"reductoin": "max"},
-         "unknown setting 'reductoin' in settings for metric clip: valid settings are reduction."),
+        ({"reduction": "median"}, "settings for metric clip.reduction is 'median': it must be one of mean, max."),
+        ({"reductoin": "max"}, "unknown setting 'reductoin' for metric clip: valid settings are reduction."),
     ]:
         with pytest.raises(ActionBenchError) as error:
-            METRICS.get("clip")().score(records_for([path], action),
-                                        context_for(benchmark_of([action]), action, settings=settings))
+            metric_config("clip", benchmark, settings)
         assert str(error.value) == message
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import get_args, get_type_hints
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from actionbench.errors import ActionBenchError
 from actionbench.imageio import open_rgb
 from actionbench.metrics import METRICS
 from actionbench.metrics.features import exemplar_poses, pose_backend
-from actionbench.metrics.oks import MIRROR, VISIBLE, pose_similarity
+from actionbench.metrics.oks import MIRROR, SCALES, VISIBLE, pose_similarity
+from actionbench.metrics.pose import PoseSettings
 from actionbench.metrics.pose_backends import COCO17, POSE_BACKENDS, Pose
+from actionbench.plan import metric_config
 from conftest import shared_path
 from metric_helpers import action_from_files, benchmark_of, context_for, records_for, save
 
@@ -48,7 +51,7 @@ def test_pose_metric_ranks_the_photos_own_pose_above_other_peoples(tmp_path):
     others = sorted(shared_path("photos").glob("*.jpg")) + [
         shared_path("actionbench", name, "01.jpg") for name in ACTIONBENCH_ACTIONS]
     metric = METRICS.get("pose")()
-    context = context_for(benchmark_of([action]), action, settings={"mirror": True})
+    context = context_for(benchmark_of([action]), action, settings=PoseSettings(mirror=True))
     own = [r.values["pose_oks"] for r in metric.score(records_for(variants, action), context)]
     results = metric.score(records_for(others, action), context)
     other = np.array([r.values["pose_oks"] for r in results])
@@ -135,10 +138,11 @@ def test_pose_scale_setting_is_checked_and_coco_area_is_another_number(tmp_path)
     action = action_from_files("astronaut_pose", [exemplar], mirror=True)
     values = {}
     for scale in ("torso", "coco_area"):
-        context = context_for(benchmark_of([action]), action, settings={"scale": scale})
+        context = context_for(benchmark_of([action]), action, settings=metric_config("pose", benchmark_of([action]),
+                                                                                     {"scale": scale}))
         values[scale] = METRICS.get("pose")().score(records_for([variant], action), context)[0].values["pose_oks"]
     assert 0 < values["torso"] < 1 and 0 < values["coco_area"] < 1 and values["torso"] != values["coco_area"]
+    assert get_args(get_type_hints(PoseSettings)["scale"]) == SCALES  # the setting offers what OKS computes
     with pytest.raises(ActionBenchError) as error:
-        METRICS.get("pose")().score(records_for([variant], action),
-                                    context_for(benchmark_of([action]), action, settings={"scale": "box"}))
-    assert str(error.value) == "settings for metric pose: scale 'box' is unknown: choose one of torso, coco_area."
+        metric_config("pose", benchmark_of([action]), {"scale": "box"})
+    assert str(error.value) == "settings for metric pose.scale is 'box': it must be one of torso, coco_area."

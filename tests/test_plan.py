@@ -8,7 +8,8 @@ from actionbench.plan import build_plan
 
 
 def config(benchmark, **overrides):
-    return RunConfig(benchmark=str(benchmark), actions=["arms_up"], metrics=["pose"], out="unused", **overrides)
+    overrides.setdefault("metrics", ["pose"])
+    return RunConfig(benchmark=str(benchmark), actions=["arms_up"], out="unused", **overrides)
 
 
 def test_a_method_without_its_weights_is_left_out_of_all_with_a_notice(fixture_benchmark):
@@ -44,3 +45,51 @@ def test_keys_change_with_what_they_depend_on(fixture_benchmark):
     assert other_seed.key(unit, "generate") != first.key(unit, "generate")
     changed = build_plan(config(fixture_benchmark, methods=["text"], method_settings={"text": {"seed": 3}}))
     assert changed.key(unit, "train") != first.key(unit, "train")
+
+
+def test_metric_settings_are_resolved_at_plan_time_and_keyed_by_their_values(fixture_benchmark):
+    from actionbench.metrics.base import NoSettings
+    from actionbench.metrics.pose import PoseSettings
+
+    first = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "subject"]))
+    assert first.metric_configs == {"pose": PoseSettings(), "subject": NoSettings()}
+    unit = first.units[0]
+    spelt_out = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "subject"],
+                                  metric_settings={"pose": {"scale": "torso", "area": PoseSettings().area}}))
+    assert spelt_out.key(unit, "score") == first.key(unit, "score")  # the defaults written out: the same scores
+    other = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "subject"],
+                              metric_settings={"pose": {"scale": "coco_area"}}))
+    assert other.metric_configs["pose"] == PoseSettings(scale="coco_area")
+    assert other.key(unit, "score") != first.key(unit, "score")
+    assert other.key(unit, "generate") == first.key(unit, "generate")
+
+
+def test_choice_settings_are_refused_at_plan_time_by_their_literal_type(fixture_benchmark):
+    from actionbench.errors import ActionBenchError
+
+    with pytest.raises(ActionBenchError) as error:
+        build_plan(config(fixture_benchmark, methods=["text"], method_settings={"text": {"mixed_precision": "fp8"}}))
+    assert str(error.value) == "settings for method text.mixed_precision is 'fp8': it must be one of no, fp16, bf16."
+    plan = build_plan(config(fixture_benchmark, methods=["text"], method_settings={"text": {"attention": "default"}}))
+    assert plan.method_configs["text"].attention == "default"
+
+
+def test_every_choice_setting_defaults_to_one_of_its_choices():
+    import dataclasses
+    import typing
+
+    from actionbench.methods import METHODS
+    from actionbench.metrics import METRICS
+
+    classes = [METHODS.get(n).config_cls for n in METHODS.names()] + [METRICS.get(n).settings_cls
+                                                                      for n in METRICS.names()]
+    checked = 0
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            choices = [a for a in (hints[item.name], *typing.get_args(hints[item.name]))
+                       if typing.get_origin(a) is typing.Literal]
+            if choices and item.default is not dataclasses.MISSING:
+                assert item.default in typing.get_args(choices[0]), (cls.__name__, item.name)
+                checked += 1
+    assert checked >= len(classes)  # every method has mixed_precision and attention

@@ -56,7 +56,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if value is not None:
             settings[flag] = value
     if getattr(args, "ray_address", None):
-        settings.setdefault("executor_settings", {})["ray_address"] = args.ray_address
+        settings.setdefault("executor_settings", {}).setdefault("ray", {})["address"] = args.ray_address
         if args.executor is None:
             settings["executor"] = "ray"
     for assignment in args.assignments:

@@ -122,13 +122,15 @@ def main(args: argparse.Namespace) -> int:
     from actionbench.imageio import open_rgb
     from actionbench.metrics import METRICS
     from actionbench.metrics.base import ImageRecord, ScoringContext, score_safely
-    from actionbench.plan import resolve_device
+    from actionbench.plan import metric_config, resolve_device
 
     benchmark, action = resolve_action(get_benchmark(args.benchmark), args.action)
     scorers, settings = scorers_and_settings(args.assignments, benchmark.defaults)
     paths = image_paths(args.paths)
     subject = subject_for(benchmark, args.subject)
     metrics = METRICS.resolve(args.metrics)
+    typed = {name: metric_config(name, benchmark, settings.get(name, {}))  # checked as a run's are
+             for name in dict.fromkeys([*settings, *metrics])}
     for name in list(metrics):
         reference = METRICS.get(name).reference_method
         if reference and not args.references:
@@ -161,7 +163,7 @@ def main(args: argparse.Namespace) -> int:
     for name in metrics:
         metric = METRICS.get(name)()
         context = ScoringContext(benchmark=benchmark, action=action, scorers=scorers,
-                                 device=resolve_device(scorers.device), settings=settings.get(name, {}), shared=shared)
+                                 device=resolve_device(scorers.device), settings=typed[name], shared=shared)
         results = score_safely(metric, records, context)
         columns += [info.name for info in metric.scores]
         for row, fails, result in zip(rows, failures, results):

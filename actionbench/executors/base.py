@@ -16,6 +16,7 @@ and the run resumed by any other.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import sys
@@ -23,9 +24,9 @@ import traceback
 from abc import ABC, abstractmethod
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 from tqdm import tqdm
 
@@ -41,36 +42,64 @@ _PLANS: dict[str, object] = {}  # one plan per process and configuration
 
 @dataclass
 class ExecutorSettings:
-    """``executor_settings`` of the run configuration (``--set executor_settings.KEY=VALUE``).
+    """The ``executor_settings`` every scale-out executor reads (``--set executor_settings.KEY=VALUE``).
 
-    Every executor reads the settings it knows; the others are kept for when the user switches
-    executors, but a misspelt key is refused.
+    What only one executor reads lives in its own table, ``executor_settings.NAME`` (``[executor_settings.slurm]``
+    in a config file), typed by that executor's ``settings_cls``. Every table given is checked, so a
+    misspelt key is refused even while another executor runs; the tables are kept for when the user
+    switches executors.
     """
 
     gpus_per_task: float | None = None  # GPUs a train or generate unit asks for (ray, slurm); None: 1 where GPUs exist
     score_gpus: float | None = None  # GPUs a score unit asks for (its metrics' models); None: as gpus_per_task
     cpus_per_task: int = 1  # CPU cores a unit asks for (ray, slurm)
-    ray_address: str | None = None  # "auto", "HOST:PORT" or "ray://HOST:PORT"; None: start a local cluster
-    ray_num_cpus: int | None = None  # size of a local cluster; None: --workers when > 1, else every core
-    slurm_partition: str | None = None
-    slurm_time_min: int = 720  # time limit of one array task, in minutes
-    slurm_mem_gb: float | None = None  # memory per array task; None: the partition's default
-    slurm_array_parallelism: int = 256  # array tasks running at once (submitit's default)
-    slurm_additional: dict[str, Any] = field(default_factory=dict)  # more sbatch options, e.g. {account = "x"}
-    slurm_setup: list[str] = field(default_factory=list)  # shell lines run before each task (activate a venv)
-    slurm_units_per_task: int = 1  # units one array task runs in turn (amortises start-up of short units)
-    slurm_cluster: str = "slurm"  # "slurm", or "local": submitit runs the jobs on this machine (tests, debugging)
-    slurm_folder: str | None = None  # job scripts and logs; None: RUN_DIR/slurm-logs
-    poll_seconds: float = 2.0  # how often the Slurm driver checks its jobs
 
 
-def executor_settings(config: RunConfig) -> ExecutorSettings:
-    settings = from_dict(ExecutorSettings, dict(config.executor_settings), "executor_settings")
-    for name in ("gpus_per_task", "score_gpus"):
-        value = getattr(settings, name)
+@dataclass(frozen=True)
+class NoSettings:
+    """The own settings of an executor that has none."""
+
+
+def executor_settings(config: RunConfig, name: str | None = None) -> tuple[ExecutorSettings, Any]:
+    """The shared settings and executor ``name``'s own (its ``settings_cls``; ``config.executor`` by
+    default). The flat spellings of before the tables (``slurm_partition``, ``ray_address``,
+    ``poll_seconds``) still work, with a note giving the new one."""
+    from actionbench.executors import EXECUTORS
+
+    raw = dict(config.executor_settings)
+    executors = {n: EXECUTORS.get(n) for n in EXECUTORS.names()}  # a class, or a factory (local)
+    classes = {n: getattr(e, "settings_cls", NoSettings) for n, e in executors.items()}
+    legacy = {key: (n, new) for n, e in executors.items() for key, new in getattr(e, "legacy_keys", {}).items()}
+    tables: dict[str, dict[str, Any]] = {}
+    for executor in classes:
+        table = raw.pop(executor, {})
+        if not isinstance(table, dict):
+            raise ActionBenchError(f"executor_settings.{executor} is {table!r}, not a table",
+                                   f"write executor_settings.{executor}.KEY = VALUE")
+        tables[executor] = dict(table)
+    for key in list(raw):
+        if key not in legacy:
+            continue
+        owner, new_key = legacy[key]
+        if new_key in tables[owner]:
+            raise ActionBenchError(f"executor_settings.{key} and executor_settings.{owner}.{new_key} are both given",
+                                   f"keep executor_settings.{owner}.{new_key}")
+        tables[owner][new_key] = raw.pop(key)
+        print(f"actionbench: note: executor_settings.{key} is deprecated: write executor_settings.{owner}.{new_key} "
+              f"(a [executor_settings.{owner}] table in a config file)", file=sys.stderr)
+    shared_names = sorted(f.name for f in dataclasses.fields(ExecutorSettings))
+    unknown = sorted(set(raw) - set(shared_names))
+    if unknown:
+        raise ActionBenchError(f"unknown setting '{unknown[0]}' in executor_settings",
+                               f"valid settings are {', '.join(shared_names)}, or a table of one executor's own: "
+                               f"{', '.join(f'{n}.KEY' for n in classes)}")
+    settings = from_dict(ExecutorSettings, raw, "executor_settings")
+    for field_name in ("gpus_per_task", "score_gpus"):
+        value = getattr(settings, field_name)
         if value is not None and value < 0:
-            raise ActionBenchError(f"executor_settings.{name} is {value}", "it must be 0 or more")
-    return settings
+            raise ActionBenchError(f"executor_settings.{field_name} is {value}", "it must be 0 or more")
+    own = {n: from_dict(cls, tables[n], f"executor_settings.{n}") for n, cls in classes.items()}
+    return settings, own.get(name or config.executor, NoSettings())  # an unknown executor is named by its registry
 
 
 # -- the job graph ---------------------------------------------------------------------------------
@@ -246,12 +275,18 @@ def describe_exception(problem: BaseException) -> str:
 class Executor(ABC):
     """Runs the jobs of a graph; returns each run job's error (None on success).
 
-    A job whose prerequisite failed is not run and is absent from the result.
+    A job whose prerequisite failed is not run and is absent from the result. An executor with
+    settings of its own declares their dataclass as ``settings_cls`` (read from
+    ``executor_settings.NAME``; ``legacy_keys``: old flat spellings -> field) and finds them resolved
+    in ``self.own_settings``; ``self.settings`` holds the shared ones.
     """
+
+    settings_cls: ClassVar[type] = NoSettings
+    legacy_keys: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.settings = executor_settings(config)
+        self.settings, self.own_settings = executor_settings(config)
         if config.retries < 0:
             raise ActionBenchError(f"--retries is {config.retries}", "give 0 or more")
 

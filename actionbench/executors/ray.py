@@ -1,9 +1,11 @@
 """Ray: every job is a Ray task, submitted as soon as the jobs it needs are done.
 
-``executor_settings.ray_address`` (or ``--ray-address``) joins a running cluster (``auto``,
+``executor_settings.ray.address`` (or ``--ray-address``) joins a running cluster (``auto``,
 ``HOST:PORT``, ``ray://HOST:PORT``); without it a local cluster is started for the run and shut
-down after it (``ray_num_cpus``, else ``--workers`` when above 1, else every core). A driver that
-already called ``ray.init`` is reused as it is. Where the cluster has GPUs, every job asks for
+down after it (``executor_settings.ray.num_cpus``, else ``--workers`` when above 1, else every core).
+Both are :class:`RaySettings`, this executor's own table (``[executor_settings.ray]``); the flat
+``ray_address`` / ``ray_num_cpus`` of earlier versions still work, with a note giving the new
+spelling. A driver that already called ``ray.init`` is reused as it is. Where the cluster has GPUs, every job asks for
 ``gpus_per_task`` (default 1; ``score_gpus`` for scoring) and Ray sets its ``CUDA_VISIBLE_DEVICES``.
 
 Workers run ``run_with_retries`` from this package: every node needs actionbench (and the
@@ -13,11 +15,20 @@ Workers run ``run_with_retries`` from this package: every node needs actionbench
 from __future__ import annotations
 
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from actionbench.config import RunConfig
 from actionbench.errors import ActionBenchError
 from actionbench.executors import EXECUTORS
 from actionbench.executors.base import DataflowExecutor, Job, StageTask, run_with_retries
+
+
+@dataclass
+class RaySettings:
+    """``executor_settings.ray``: which Ray cluster runs the jobs."""
+
+    address: str | None = None  # "auto", "HOST:PORT" or "ray://HOST:PORT"; None: start a local cluster
+    num_cpus: int | None = None  # size of a local cluster; None: --workers when > 1, else every core
 
 
 def _import_ray():
@@ -47,19 +58,23 @@ def _check_reachable(address: str) -> None:
 class RayExecutor(DataflowExecutor):
     """Ray tasks on a running cluster (--ray-address) or a local one; one GPU per unit where GPUs exist."""
 
+    settings_cls = RaySettings
+    legacy_keys = {"ray_address": "address", "ray_num_cpus": "num_cpus"}  # flat keys of before the table
+
     def __init__(self, config: RunConfig):
         super().__init__(config)
         ray = self.ray = _import_ray()
         self._started_cluster = False
+        own: RaySettings = self.own_settings
         if not ray.is_initialized():
-            address = self.settings.ray_address
+            address = own.address
             if address:
                 _check_reachable(address)
             try:
                 if address:
                     ray.init(address=address, include_dashboard=False, log_to_driver=False)
                 else:
-                    num_cpus = self.settings.ray_num_cpus or (config.workers if config.workers > 1 else None)
+                    num_cpus = own.num_cpus or (config.workers if config.workers > 1 else None)
                     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise ActionBenchError(f"cannot connect to the Ray cluster at {address or 'a new local cluster'} "

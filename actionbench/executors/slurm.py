@@ -1,12 +1,10 @@
 """Slurm through submitit: one job array per stage; the driver waits for each array, then the next.
 
-Settings (``executor_settings``): ``slurm_partition``, ``gpus_per_task`` (default 1 on Slurm),
-``score_gpus``, ``cpus_per_task``, ``slurm_time_min``, ``slurm_mem_gb``, ``slurm_array_parallelism``,
-``slurm_additional`` (more sbatch options), ``slurm_setup`` (shell lines before each task),
-``slurm_units_per_task`` (units one array task runs in turn: fewer, longer jobs when units are short)
-and ``slurm_folder`` (scripts and logs, default ``RUN_DIR/slurm-logs``). ``slurm_cluster = "local"``
-runs the same job arrays as processes on this machine (submitit's local executor), which is how the
-tests run it.
+Settings: the shared ``gpus_per_task`` (default 1 on Slurm), ``score_gpus`` and ``cpus_per_task``,
+and this executor's own :class:`SlurmSettings`, the table ``executor_settings.slurm``
+(``[executor_settings.slurm]`` in a config file). ``cluster = "local"`` runs the same job arrays as
+processes on this machine (submitit's local executor), which is how the tests run it. The flat
+``slurm_*`` keys of earlier versions still work, with a note giving the new spelling.
 
 Array tasks write into the run directory, which must be on a filesystem every node mounts at the
 same path. A killed driver leaves its jobs running; re-running the same command resumes: finished
@@ -20,7 +18,9 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from tqdm import tqdm
 
@@ -30,7 +30,25 @@ from actionbench.executors import EXECUTORS
 from actionbench.executors.base import StagewiseExecutor, StageTask, describe_exception, run_with_retries, visible_gpus
 from actionbench.store import RunStore, Unit
 
-CLUSTERS = ("slurm", "local")
+@dataclass
+class SlurmSettings:
+    """``executor_settings.slurm``: what the Slurm executor asks of the cluster."""
+
+    partition: str | None = None  # None: the cluster's default partition
+    time_min: int = 720  # time limit of one array task, in minutes
+    mem_gb: float | None = None  # memory per array task; None: the partition's default
+    array_parallelism: int = 256  # array tasks running at once (submitit's default)
+    additional: dict[str, Any] = field(default_factory=dict)  # more sbatch options, e.g. {account = "x"}
+    setup: list[str] = field(default_factory=list)  # shell lines run before each task (activate a venv)
+    units_per_task: int = 1  # units one array task runs in turn (amortises start-up of short units)
+    cluster: Literal["slurm", "local"] = "slurm"  # "local": submitit runs the jobs on this machine (tests, debugging)
+    folder: str | None = None  # job scripts and logs; None: RUN_DIR/slurm-logs
+    poll_seconds: float = 2.0  # how often the driver checks its jobs
+
+
+# the flat executor_settings keys of before the [executor_settings.slurm] table -> their field
+LEGACY_KEYS = {**{f"slurm_{name}": name for name in SlurmSettings.__dataclass_fields__ if name != "poll_seconds"},
+               "poll_seconds": "poll_seconds"}
 
 
 def _import_submitit():
@@ -46,38 +64,39 @@ def _import_submitit():
 class SlurmExecutor(StagewiseExecutor):
     """Slurm job arrays through submitit, one array per stage (partition, GPUs, time from executor_settings)."""
 
+    settings_cls = SlurmSettings
+    legacy_keys = LEGACY_KEYS
+
     def __init__(self, config: RunConfig):
         super().__init__(config)
         self.submitit = _import_submitit()
-        cluster = self.settings.slurm_cluster
-        if self.settings.slurm_units_per_task < 1:
-            raise ActionBenchError(f"executor_settings.slurm_units_per_task is {self.settings.slurm_units_per_task}",
+        slurm: SlurmSettings = self.own_settings
+        cluster = slurm.cluster
+        if slurm.units_per_task < 1:
+            raise ActionBenchError(f"executor_settings.slurm.units_per_task is {slurm.units_per_task}",
                                    "give 1 or more")
-        if cluster not in CLUSTERS:
-            raise ActionBenchError(f"executor_settings.slurm_cluster is '{cluster}'",
-                                   f"use one of {', '.join(CLUSTERS)}")
         if cluster == "slurm" and shutil.which("sbatch") is None:
             raise ActionBenchError("the slurm executor found no Slurm here ('sbatch' is not on PATH)",
-                                   "run on a Slurm login node, or set executor_settings.slurm_cluster=local "
+                                   "run on a Slurm login node, or set executor_settings.slurm.cluster=local "
                                    "to run the job arrays on this machine")
-        self.folder = Path(self.settings.slurm_folder or Path(config.out) / "slurm-logs").resolve()
+        self.folder = Path(slurm.folder or Path(config.out) / "slurm-logs").resolve()
         default_gpus = 1.0 if cluster == "slurm" else float(bool(visible_gpus()))
         self.gpus = self.settings.gpus_per_task if self.settings.gpus_per_task is not None else default_gpus
         self.score_gpus = self.settings.score_gpus if self.settings.score_gpus is not None else self.gpus
         self.executor = self.submitit.AutoExecutor(folder=self.folder, cluster=cluster)
-        parameters = {"timeout_min": self.settings.slurm_time_min, "cpus_per_task": self.settings.cpus_per_task,
-                      "slurm_array_parallelism": self.settings.slurm_array_parallelism,
-                      "slurm_additional_parameters": dict(self.settings.slurm_additional),
-                      "slurm_setup": list(self.settings.slurm_setup)}
-        if self.settings.slurm_partition:
-            parameters["slurm_partition"] = self.settings.slurm_partition
-        if self.settings.slurm_mem_gb:
-            parameters["mem_gb"] = self.settings.slurm_mem_gb
+        parameters = {"timeout_min": slurm.time_min, "cpus_per_task": self.settings.cpus_per_task,
+                      "slurm_array_parallelism": slurm.array_parallelism,
+                      "slurm_additional_parameters": dict(slurm.additional),
+                      "slurm_setup": list(slurm.setup)}
+        if slurm.partition:
+            parameters["slurm_partition"] = slurm.partition
+        if slurm.mem_gb:
+            parameters["mem_gb"] = slurm.mem_gb
         try:
             self.executor.update_parameters(**parameters)
         except (ValueError, NameError, AssertionError) as error:
             raise ActionBenchError(f"submitit refused the Slurm settings ({' '.join(str(error).split())[:200]})",
-                                   "fix executor_settings.slurm_*") from error
+                                   "fix executor_settings.slurm") from error
 
     def run_stage(self, stage: str, units: list[Unit], task: StageTask) -> dict[Unit, str | None]:
         """Submit one array for the stage's units; resubmit units whose job was lost, up to --retries times."""
@@ -85,7 +104,7 @@ class SlurmExecutor(StagewiseExecutor):
         lost = Counter()
         todo = list(units)
         gpus = self.score_gpus if stage == "score" else self.gpus
-        size = self.settings.slurm_units_per_task
+        size = self.own_settings.units_per_task
         with tqdm(total=len(units), desc=f"{stage:>8}", unit="unit", file=sys.stderr, leave=True,
                   disable=None) as progress:
             while todo:
@@ -116,7 +135,7 @@ class SlurmExecutor(StagewiseExecutor):
                                 progress.set_postfix_str(f"{unit.label}{' FAILED' if error else ''}")
                                 progress.update(1)
                         if waiting:
-                            time.sleep(self.settings.poll_seconds)
+                            time.sleep(self.own_settings.poll_seconds)
                 except KeyboardInterrupt:  # stopped by the user: stop the jobs too (a kill leaves them running)
                     for job, _ in waiting:
                         job.cancel(check=False)
