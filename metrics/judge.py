@@ -235,7 +235,7 @@ class ActionJudge(Metric):
         """The share of images judged right (and judged by pose), and the calibration the threshold came from."""
         lines = []
         for info in self.scores:
-            values = [r.values[info.name] for r in results if info.name in r.values and not np.isnan(r.values[info.name])]
+            values = [r.values[info.name] for r in results if not np.isnan(r.values.get(info.name, np.nan))]
             if info.kind == "binary" and values:
                 lines.append(f"{info.name}: {sum(values) / len(values):.3f} over {len(values)} image(s)")
         calibrations = [v for k, v in context.shared.items() if isinstance(k, tuple) and k[0] == CALIBRATION_KEY]

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Where each installed package's source lives (pyproject.toml's package-dir).
 SOURCES = {"actionbench": "actionbench", "actionbench.methods": "methods", "actionbench.metrics": "metrics",
            "actionbench.perception": "perception", "actionbench.reports": "reports"}
-METRICS, METHODS, MINI, REPORTS = "actionbench.metrics", "actionbench.methods", "actionbench.mini", "actionbench.reports"
+METRICS, METHODS = "actionbench.metrics", "actionbench.methods"
+MINI, REPORTS = "actionbench.mini", "actionbench.reports"
 # The registry and the interface of a plug-in layer: what the core may import of it.
 INTERFACES = {METRICS, f"{METRICS}.base", METHODS, f"{METHODS}.base"}
 # Imports of a metric module by the core that are the rule's documented exceptions, with why.

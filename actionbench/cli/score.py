@@ -130,6 +130,8 @@ def main(args: argparse.Namespace) -> int:
     paths = image_paths(args.paths)
     subject = subject_for(benchmark, args.subject)
     metrics = METRICS.resolve(args.metrics)
+    if subject is None:
+        metrics = _without_subject(metrics)
     for name in list(metrics):
         reference = METRICS.get(name).reference_method
         if reference and not args.references:
@@ -137,8 +139,6 @@ def main(args: argparse.Namespace) -> int:
                   "images of the same prompt; pass --references DIR holding them under the same file names",
                   file=sys.stderr)
             metrics.remove(name)
-    if subject is None:
-        metrics = _without_subject(metrics)
 
     unreadable = 0
     for path in paths:
