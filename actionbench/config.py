@@ -18,19 +18,9 @@ from typing import Any, TypeVar
 import yaml
 
 from actionbench.errors import ActionBenchError
+from actionbench.perception.settings import ScorerConfig  # RunConfig.scorers; defined with the models it chooses
 
 T = TypeVar("T")
-
-
-@dataclass
-class ScorerConfig:
-    """The models that metrics use to look at images. ``None`` means: the benchmark's default."""
-
-    clip_model: str | None = None  # an open_clip model name, "tiny-random", or a local checkpoint
-    clip_pretrained: str | None = None  # open_clip's pretrained tag or a local weights file
-    pose_backend: str | None = None  # "mediapipe" for photos; a benchmark may bring its own
-    batch_size: int = 16
-    device: str = "auto"
 
 
 @dataclass

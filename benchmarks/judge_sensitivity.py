@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # judge_helpers: the yoga set as a benchmark folder
 
-from actionbench.config import ScorerConfig  # noqa: E402
 from actionbench.data import get_benchmark  # noqa: E402
-from actionbench.metrics.hands import MediapipeHands  # noqa: E402
 from actionbench.metrics.judge import JudgeSettings  # noqa: E402
 from actionbench.metrics.judge_validation import validate_judge  # noqa: E402
+from actionbench.perception.hands_mediapipe import MediapipeHands  # noqa: E402
+from actionbench.perception.settings import ScorerConfig  # noqa: E402
 
 SCORERS = ScorerConfig(clip_model="tiny-random", pose_backend="mediapipe")
 VARIATIONS: list[tuple[str, dict, float | None]] = [  # (label, judge settings, hand detector confidence)

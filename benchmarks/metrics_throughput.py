@@ -22,10 +22,10 @@ from pathlib import Path
 from PIL import Image, ImageOps
 from skimage import data
 
-from actionbench.config import ScorerConfig
 from actionbench.data import Action, Benchmark, Exemplar, Protocol, Subject
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, ScoringContext
+from actionbench.perception.settings import ScorerConfig
 
 SIZE = 512
 TARGETS = {"pose": 10.0, "leakage": 5.0, "clip": 5.0}

@@ -7,7 +7,7 @@ supplies (``controlnet_model``: a local ``ControlNetModel`` folder or a hub id, 
 method is refused at planning with one line saying so.
 
 "Training" reads each exemplar's pose with the run's pose estimator (``pose_backend``, from
-:mod:`actionbench.metrics.pose_backends`; mediapipe by default) on the exemplar as the suite
+:mod:`actionbench.perception.pose_backends`; mediapipe by default) on the exemplar as the suite
 preprocesses it (pad policy, at the generation size) and draws it as an OpenPose skeleton: the 18
 OpenPose joints (COCO-17 plus the neck, the shoulders' midpoint), OpenPose's limb order and colours,
 limbs at 60% brightness on black, as the ControlNet-OpenPose annotator draws them. The artifact holds
@@ -138,13 +138,13 @@ class ControlNetPose(Method):
         elif os.environ.get("HF_HUB_OFFLINE") == "1" and not _in_hub_cache(reference):
             raise ActionBenchError(f"ControlNet weights '{reference}' are not in the local cache and HF_HUB_OFFLINE=1",
                                    "download them on a machine with network access, or pass a local folder")
-        from actionbench.metrics.pose_backends import POSE_BACKENDS
+        from actionbench.perception import POSE_BACKENDS
 
         if config.pose_backend not in POSE_BACKENDS.names():
             raise unknown_name("pose backend", config.pose_backend, POSE_BACKENDS.names())
 
     def train(self, base, action: Action, config: ControlNetPoseConfig, out_dir: Path) -> Path:
-        from actionbench.metrics.pose_backends import POSE_BACKENDS
+        from actionbench.perception import POSE_BACKENDS
 
         require_sd_like(base)
         controlnet = load_controlnet(config.controlnet_model, base)  # fail now, not at generation

@@ -120,6 +120,23 @@ class Metric(ABC):
     def failed(self, reason: str) -> MetricResult:
         return MetricResult({info.name: float("nan") for info in self.scores}, failure=reason)
 
+    # -- for a person reading ``actionbench score``: the command shows any metric through these, by no name
+
+    # Without ``--subject`` an image asks for no particular subject: a metric that judges only the
+    # subject cannot score it (``needs_subject``: the command skips the metric), one that judges it
+    # among other things says what it leaves blank (``without_subject``, e.g. "subject and total").
+    needs_subject: ClassVar[bool] = False
+    without_subject: ClassVar[str] = ""
+
+    def labels(self, values: dict[str, float]) -> dict[str, str]:
+        """Words shown beside one image's scores (column -> text), e.g. which path decided a judgement."""
+        return {}
+
+    def summary(self, results: list[MetricResult], context: ScoringContext) -> list[str]:
+        """Lines printed under the table of a scored batch (``results``, one per image, scored in
+        ``context``): rates, the calibration used. None by default: the table says it all."""
+        return []
+
 
 def score_safely(metric: Metric, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
     """``metric.score`` on a batch; when it raises, score image by image, so one bad image costs only

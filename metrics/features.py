@@ -23,12 +23,12 @@ from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_json, read_json
 from actionbench.imageio import open_rgb
 from actionbench.metrics.base import Metric, MetricResult, ScoringContext
-from actionbench.metrics.clip_models import WEIGHTS_ENV, ClipBundle, load_clip
-from actionbench.metrics.hands import Hand, MediapipeHands, hands_from_json, hands_to_json
-from actionbench.metrics.pose_backends import POSE_BACKENDS, Pose, PoseBackend
 from actionbench.paths import cache_dir
+from actionbench.perception import HAND_BACKENDS, POSE_BACKENDS
+from actionbench.perception.clip_models import WEIGHTS_ENV, ClipBundle, load_clip
+from actionbench.perception.hand_backends import DEFAULT_HAND_BACKEND, Hand, HandBackend, hands_from_json, hands_to_json
+from actionbench.perception.pose_backends import DEFAULT_POSE_BACKEND, Pose, PoseBackend, pose_from_json, pose_to_json
 
-DEFAULT_POSE_BACKEND = "mediapipe"
 PER_IMAGE_CACHE_LIMIT = 50_000  # per-image entries kept per cache before it is emptied (memory bound)
 NOT_FINITE = "the CLIP image embedding is not finite (NaN or infinite)"
 
@@ -145,21 +145,6 @@ def _exemplar_features(context: ScoringContext, action: Action, kind: str, model
     return values
 
 
-def pose_to_json(pose: Pose | None) -> dict[str, Any] | None:
-    if pose is None:
-        return None
-    return {"keypoints": pose.keypoints.tolist(), "visibility": pose.visibility.tolist(),
-            "image_size": list(pose.image_size)}
-
-
-def pose_from_json(data: dict[str, Any] | None) -> Pose | None:
-    if data is None:
-        return None
-    return Pose(keypoints=np.asarray(data["keypoints"], dtype=np.float64).reshape(-1, 2),
-                visibility=np.asarray(data["visibility"], dtype=np.float64),
-                image_size=tuple(data["image_size"]))
-
-
 def _read_feature_file(path: Path, kind: str, count: int, from_json: Callable[[Any], Any]) -> list[Any] | None:
     if not path.is_file():
         return None
@@ -172,11 +157,12 @@ def _read_feature_file(path: Path, kind: str, count: int, from_json: Callable[[A
 
 # -- hands --------------------------------------------------------------------------------------
 
-def hand_detector(context: ScoringContext) -> MediapipeHands:
-    """mediapipe's hand landmark model, loaded once per process."""
-    key = ("hand_detector", MediapipeHands.name)
+def hand_detector(context: ScoringContext) -> HandBackend:
+    """The hand landmark model (mediapipe's), loaded once per process."""
+    backend = HAND_BACKENDS.get(DEFAULT_HAND_BACKEND)
+    key = ("hand_detector", backend.name)
     if key not in context.shared:
-        context.shared[key] = MediapipeHands()
+        context.shared[key] = backend()
     return context.shared[key]
 
 

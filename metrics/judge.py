@@ -51,6 +51,7 @@ from actionbench.paths import cache_dir
 
 JUDGE_VERSION = "segments-1"  # change whenever the descriptor or the similarity changes: new calibrations
 POSE_THRESHOLD = DEFAULT_THRESHOLD  # the threshold when a benchmark cannot be calibrated
+CALIBRATION_KEY = "judge_calibration"  # context.shared[(CALIBRATION_KEY, calibration id)]: once per process
 
 
 @dataclass
@@ -132,7 +133,7 @@ def benchmark_calibration(context: ScoringContext, settings: JudgeSettings) -> C
                            reason="judge.pose_threshold", benchmark=context.benchmark.name,
                            benchmark_version=context.benchmark.version)
     identity = calibration_id(context, settings)
-    key = ("judge_calibration", identity)
+    key = (CALIBRATION_KEY, identity)
     if key in context.shared:
         return context.shared[key]
     # Like exemplar poses, a calibration persists only when the pose model names its version.
@@ -222,9 +223,26 @@ class ActionJudge(Metric):
                   role="diagnostic", label="Judge threshold"),
     )
 
+    without_subject = "subject and total"
+
     @staticmethod
     def calibration_source(benchmark, settings: JudgeSettings) -> str:
         return calibration_source(benchmark, settings)
+
+    def labels(self, values: dict[str, float]) -> dict[str, str]:
+        return {"judged_by": {1.0: "pose", 0.0: "clip"}.get(values.get("judged_by_pose", float("nan")), "")}
+
+    def summary(self, results: list[MetricResult], context: ScoringContext) -> list[str]:
+        """The share of images judged right (and judged by pose), and the calibration the threshold came from."""
+        lines = []
+        for info in self.scores:
+            values = [r.values[info.name] for r in results if not np.isnan(r.values.get(info.name, np.nan))]
+            if info.kind == "binary" and values:
+                lines.append(f"{info.name}: {sum(values) / len(values):.3f} over {len(values)} image(s)")
+        calibrations = [v for k, v in context.shared.items() if isinstance(k, tuple) and k[0] == CALIBRATION_KEY]
+        if calibrations:
+            lines.append(f"judge: {calibrations[0].summary()}")
+        return lines
 
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:
         settings: JudgeSettings = self.settings_in(context)

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actionbench.metrics.hands import Hand
 from actionbench.metrics.oks import MIRROR, VISIBLE
-from actionbench.metrics.pose_backends import COCO17, Pose
+from actionbench.perception.hand_backends import Hand
+from actionbench.perception.pose_backends import COCO17, Pose
 
 SIGMA = 0.5  # angular tolerance of one segment (unit-vector distance); see the module docstring
 MIN_BODY_SEGMENTS = 3  # a pose with fewer visible body segments is no comparable person (e.g. only a face)

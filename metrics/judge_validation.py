@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from actionbench.config import ScorerConfig
 from actionbench.data import Action, Benchmark, fill_action
 from actionbench.errors import ActionBenchError
 from actionbench.imageio import open_rgb
@@ -31,6 +31,7 @@ from actionbench.metrics.calibration import (DEFAULT_THRESHOLD, Calibration, Lea
 from actionbench.metrics.features import image_features, text_features
 from actionbench.metrics.judge import JudgeSettings, action_exemplars, calibration_id, clip_only_reason
 from actionbench.metrics.subject import zero_shot_probabilities
+from actionbench.perception.settings import ScorerConfig
 from actionbench.registry import Registry
 
 POSE, CLIP, NONE = "pose", "clip", "none"
@@ -106,6 +107,14 @@ class Validation:
                 "binary": {"accepted_own": self.binary.accepted_own, "accepted_other": self.binary.accepted_other,
                            "balanced_accuracy": self.binary.balanced_accuracy},
                 "confusion": {"actions": self.actions, "counts": self.confusion().tolist()}}
+
+
+def judge_settings_from(settings: dict[str, Any]) -> JudgeSettings:
+    """The judge's settings (``--set judge.KEY=VALUE``) as its dataclass: the validation's callers
+    (``actionbench validate-judge``) need not know the judge's modules; an unknown key is one line."""
+    from actionbench.config import from_dict
+
+    return from_dict(JudgeSettings, dict(settings), "settings for metric judge")
 
 
 def validate_judge(benchmark: Benchmark, actions: list[Action], scorers: ScorerConfig,

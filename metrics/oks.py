@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actionbench.metrics.pose_backends import COCO17, Pose
+from actionbench.perception.pose_backends import COCO17, Pose
 
 # COCO's per-joint OKS constants (pycocotools' COCOeval Params.kpt_oks_sigmas), COCO-17 order.
 COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0

@@ -33,7 +33,7 @@ from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInf
 from actionbench.metrics.features import exemplar_poses, image_poses, open_images
 from actionbench.metrics.notes import note_unreadable_exemplars
 from actionbench.metrics.oks import AREA, VISIBLE, PoseMatch, nearest_exemplar
-from actionbench.metrics.pose_backends import Pose
+from actionbench.perception.pose_backends import Pose
 
 NO_PERSON = "no person found"
 

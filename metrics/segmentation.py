@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from actionbench.metrics.base import ScoringContext
-from actionbench.metrics.pose_backends import Pose
+from actionbench.perception.pose_backends import Pose
 
 MODEL_SELECTION = 0  # the general (square, 256 x 256) model rather than the landscape one
 

@@ -70,6 +70,7 @@ class SubjectFidelity(Metric):
     """Subject fidelity: CLIP zero-shot classification among the protocol's subjects picks the prompted one."""
 
     name = "subject"
+    needs_subject = True
     scores = (
         ScoreInfo("subject_top1", "1 when CLIP zero-shot classification among the protocol's subjects picks "
                   "the prompted subject", True, kind="binary", role="subject"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from actionbench.metrics.pose_backends import COCO17, Pose
+from actionbench.perception.pose_backends import COCO17, Pose
 
 # /work/shared/actions/README.md's "what the body does", shortened to one clause each.
 YOGA_DESCRIPTIONS = {

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from fixtures import POSES
 
-from actionbench.metrics.pose_backends import POSE_BACKENDS, Pose, PoseBackend
+from actionbench.perception import POSE_BACKENDS
+from actionbench.perception.pose_backends import Pose, PoseBackend
 
 PROMPTS = ["a cat {action}", "a man {action}"]
 SEEDS = [0, 1]

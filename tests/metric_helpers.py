@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from actionbench.config import ScorerConfig
 from actionbench.data import Action, Benchmark, Exemplar, Protocol, Subject
 from actionbench.metrics.base import ImageRecord, ScoringContext
-from actionbench.metrics.clip_models import WEIGHTS_ENV
+from actionbench.perception.clip_models import WEIGHTS_ENV
+from actionbench.perception.settings import ScorerConfig
 
 MAN = Subject("man", "a man", "human")
 CAT = Subject("cat", "a cat", "animal")
@@ -85,7 +85,7 @@ def fake_clip_context(context: ScoringContext, model: FakeClipModel) -> ScoringC
     """Put ``model`` where the metrics look for the run's CLIP model."""
     import torch
 
-    from actionbench.metrics.clip_models import ClipBundle
+    from actionbench.perception.clip_models import ClipBundle
 
     def preprocess(image):  # the mean colour, rounded: the fake model's input
         return torch.tensor(np.asarray(image.convert("RGB"), dtype=np.float64).reshape(-1, 3).mean(axis=0).round())

@@ -17,7 +17,7 @@ from PIL import Image
 from skimage import data
 
 from actionbench.cli import main
-from actionbench.metrics.clip_models import WEIGHTS_ENV
+from actionbench.perception.clip_models import WEIGHTS_ENV
 from conftest import shared_path
 from judge_helpers import YOGA_DESCRIPTIONS, write_photo_benchmark
 from metric_helpers import real_clip_scorers, save

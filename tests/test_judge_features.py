@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionbench.metrics.hands import Hand
+from actionbench.perception.hand_backends import Hand
 from actionbench.metrics.judge_features import (HAND_SEGMENTS, N_BODY, N_SEGMENTS, SEGMENT_NAMES, SIGMA, Descriptor,
                                                 assign_hands, describe, describe_mirrored, mirror_pose,
                                                 nearest_exemplar, similarity, similarity_matrix)

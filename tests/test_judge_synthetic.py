@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionbench.config import ScorerConfig
 from actionbench.data import Action, Exemplar
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ScoringContext
 from actionbench.metrics.judge import JudgeSettings
 from actionbench.metrics.judge_validation import validate_judge
+from actionbench.perception.settings import ScorerConfig
 from judge_helpers import synthetic_pose
 from metric_helpers import FakeClipModel, benchmark_of, fake_clip_context, records_for, save, solid
 

@@ -145,7 +145,7 @@ def test_a_real_cheering_photo_gives_a_skeleton_with_raised_wrists():
     from actionbench.data.preprocess import square_image
     from actionbench.imageio import open_rgb
     from actionbench.methods.controlnet_pose import draw_openpose, openpose_joints
-    from actionbench.metrics.pose_backends import POSE_BACKENDS
+    from actionbench.perception import POSE_BACKENDS
 
     photo = square_image(open_rgb(shared_path("actionbench", "cheer", "01.jpg")), 256)
     backend = POSE_BACKENDS.get("mediapipe")()

@@ -11,13 +11,13 @@ import torch
 from PIL import Image, ImageOps
 from skimage import data
 
-from actionbench.config import ScorerConfig
 from actionbench.data import fill_action
 from actionbench.errors import ActionBenchError
 from actionbench.metrics import METRICS
-from actionbench.metrics.clip_models import WEIGHTS_ENV, load_clip
 from actionbench.metrics.clip_score import REDUCTIONS, ClipSettings, clip_i_score, clip_t_score
 from actionbench.metrics.features import encode_images, encode_texts
+from actionbench.perception.clip_models import WEIGHTS_ENV, load_clip
+from actionbench.perception.settings import ScorerConfig
 from actionbench.plan import metric_config
 from clip_fixtures import save_tiny_hf_clip
 from metric_helpers import CAT, MAN, action_from_files, benchmark_of, context_for, real_clip_scorers, records_for, save
@@ -172,7 +172,7 @@ def test_missing_weights_offline_is_one_line_naming_the_fix(monkeypatch):
 
 
 def test_local_weights_file_via_environment_and_a_file_that_does_not_fit(tmp_path, monkeypatch):
-    from actionbench.metrics.clip_tiny import OPEN_CLIP_NAME
+    from actionbench.perception.clip_tiny import OPEN_CLIP_NAME
 
     tiny = load_clip(ScorerConfig(clip_model="tiny-random"))
     weights = tmp_path / "tiny.pt"

@@ -11,7 +11,7 @@ import pytest
 from actionbench.metrics.oks import (AREA, COCO_SIGMAS, MIN_UNIT, MIRROR, SHOULDER_TO_TORSO, compare_poses,
                                      mirrored, nearest_exemplar, nearest_exemplar_similarity, normalise,
                                      object_keypoint_similarity, pose_similarity)
-from actionbench.metrics.pose_backends import COCO17, Pose
+from actionbench.perception.pose_backends import COCO17, Pose
 
 # A standing person facing the camera, in pixels (COCO-17 order): torso 100 px long.
 STANDING = np.array([

@@ -16,7 +16,8 @@ from actionbench.metrics import METRICS
 from actionbench.metrics.features import exemplar_poses, pose_backend
 from actionbench.metrics.oks import MIRROR, SCALES, VISIBLE, pose_similarity
 from actionbench.metrics.pose import PoseSettings
-from actionbench.metrics.pose_backends import COCO17, POSE_BACKENDS, Pose
+from actionbench.perception import POSE_BACKENDS
+from actionbench.perception.pose_backends import COCO17, Pose
 from actionbench.plan import metric_config
 from conftest import shared_path
 from metric_helpers import action_from_files, benchmark_of, context_for, records_for, save

@@ -85,7 +85,7 @@ def test_the_base_model_draws_the_colour_and_scene_it_is_asked_for(mini_pipe):
 def test_mini_clip_loads_through_the_registry_and_names_species_and_scenes():
     import torch
 
-    from actionbench.metrics.clip_models import CLIP_MODELS
+    from actionbench.perception import CLIP_MODELS
 
     bundle = CLIP_MODELS.get("mini")(None, "cpu")
     renders = fresh_renders(40)
@@ -103,7 +103,7 @@ def test_mini_clip_loads_through_the_registry_and_names_species_and_scenes():
 
 
 def test_mini_keypoints_find_joints_on_fresh_renders_and_nothing_in_empty_scenes():
-    from actionbench.metrics.pose_backends import POSE_BACKENDS
+    from actionbench.perception import POSE_BACKENDS
     from actionbench.mini.train.keypoints import pck
 
     backend = POSE_BACKENDS.get("mini")()

@@ -10,7 +10,7 @@ from actionbench.mini.scenes import NO_FIGURE, RenderSpec, action_pose, random_s
 from actionbench.mini.skeleton import COCO17, JOINT_INDEX, PoseAngles, forward_kinematics
 from actionbench.mini.world import (COLOURS, HELD_IN_ACTIONS, HELD_OUT_ACTIONS, SCENE_PHRASES, SPECIES,
                                     CaptionFacts, caption, caption_vocabulary, held_out_words, words_of)
-from actionbench.metrics.pose_backends import COCO17 as METRICS_COCO17
+from actionbench.perception.pose_backends import COCO17 as PERCEPTION_COCO17
 
 ACTIONBENCH_ACTIONS = ["cheer", "gesture", "handstand", "meditate", "pray", "salute", "sit", "squat"]
 LIMB_JOINTS = [n for n in COCO17 if n.split("_")[-1] in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]
@@ -22,7 +22,7 @@ def test_the_held_out_actions_are_actionbenchs_eight():
 
 
 def test_joint_order_is_the_metrics_coco17():
-    assert COCO17 == METRICS_COCO17
+    assert COCO17 == PERCEPTION_COCO17
 
 
 def test_a_spec_always_renders_the_same_pixels_and_joints():

@@ -1,4 +1,4 @@
-"""methods/, metrics/ and reports/ install under the actionbench namespace, never as top-level packages."""
+"""methods/, metrics/, perception/ and reports/ install under the actionbench namespace, never as top-level packages."""
 
 import subprocess
 import sys
@@ -6,7 +6,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAPPED = {"methods": "actionbench.methods", "metrics": "actionbench.metrics", "reports": "actionbench.reports"}
+MAPPED = {"methods": "actionbench.methods", "metrics": "actionbench.metrics", "perception": "actionbench.perception",
+          "reports": "actionbench.reports"}
 
 
 def test_every_package_folder_is_listed_in_pyproject():
@@ -24,11 +25,13 @@ def test_every_package_folder_is_listed_in_pyproject():
 
 
 def test_no_global_metrics_or_methods_package_is_importable_outside_the_checkout(tmp_path):
-    probe = ("import importlib.util as u, actionbench.metrics as m, actionbench.methods as t, actionbench.reports as r;"
-             "print(u.find_spec('metrics'), u.find_spec('methods'), u.find_spec('reports'));"
-             "print(m.__name__, t.__name__, r.__name__)")
+    probe = ("import importlib.util as u, actionbench.metrics as m, actionbench.methods as t, actionbench.reports as r,"
+             " actionbench.perception as p;"
+             "print(u.find_spec('metrics'), u.find_spec('methods'), u.find_spec('reports'), u.find_spec('perception'));"
+             "print(m.__name__, t.__name__, r.__name__, p.__name__)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == ["None None None", "actionbench.metrics actionbench.methods actionbench.reports"]
+    assert out.splitlines() == ["None None None None",
+                                "actionbench.metrics actionbench.methods actionbench.reports actionbench.perception"]
 
 
 def test_the_cli_entry_point_is_installed():

@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from actionbench.config import ScorerConfig, from_dict, parse_assignment
+from actionbench.config import from_dict, parse_assignment
 from actionbench.csvcells import RAW_CSV_HELP, rows_csv
 from actionbench.errors import ActionBenchError
+from actionbench.perception.settings import ScorerConfig
 
 METHOD = "external"  # the method name written into the records of images made elsewhere
 
@@ -131,16 +132,14 @@ def main(args: argparse.Namespace) -> int:
     metrics = METRICS.resolve(args.metrics)
     typed = {name: metric_config(name, benchmark, settings.get(name, {}))  # checked as a run's are
              for name in dict.fromkeys([*settings, *metrics])}
+    if subject is None:
+        metrics = _without_subject(metrics)
     for name in list(metrics):
         reference = METRICS.get(name).reference_method
         if reference and not args.references:
             print(f"actionbench: note: metric {name} is skipped: it compares with the '{reference}' method's "
                   "images of the same prompt; pass --references DIR holding them under the same file names",
                   file=sys.stderr)
-            metrics.remove(name)
-        elif name == "subject" and subject is None:
-            print("actionbench: note: metric subject is skipped and the judge's subject and total are left blank: "
-                  "no --subject given", file=sys.stderr)
             metrics.remove(name)
 
     unreadable = 0
@@ -157,7 +156,9 @@ def main(args: argparse.Namespace) -> int:
                            reference_path=references / path.name if references else None) for path in paths]
 
     shared: dict = {}
-    columns: list[str] = []
+    columns: list[str] = []  # every metric's scores, then the words metrics show beside them (labels)
+    labels: list[str] = []
+    summaries: list[str] = []
     rows = [{"image": str(r.path), "image_id": r.image_id} for r in records]
     failures: list[list[str]] = [[] for _ in records]
     for name in metrics:
@@ -168,16 +169,18 @@ def main(args: argparse.Namespace) -> int:
         columns += [info.name for info in metric.scores]
         for row, fails, result in zip(rows, failures, results):
             row.update({info.name: result.values.get(info.name, math.nan) for info in metric.scores})
+            words = metric.labels(result.values)
+            row.update(words)
+            labels += [column for column in words if column not in labels]
             if result.failure and f"{name}: {result.failure}" not in fails:
                 fails.append(f"{name}: {result.failure}")
+        summaries += metric.summary(results, context)
     for row, fails in zip(rows, failures):
-        if "judged_by_pose" in row:
-            row["judged_by"] = {1.0: "pose", 0.0: "clip"}.get(row["judged_by_pose"], "")
         row["failures"] = "; ".join(fails)
-    header = ["image", "image_id"] + columns + (["judged_by"] if "judged_by_pose" in columns else []) + ["failures"]
+    header = ["image", "image_id"] + columns + labels + ["failures"]
 
-    print(_table(rows, ["image_id"] + columns + (["judged_by"] if "judged_by_pose" in columns else [])))
-    _print_summary(rows, unreadable, action, benchmark, shared)
+    print(_table(rows, ["image_id"] + columns + labels))
+    _print_summary(rows, unreadable, action, benchmark, summaries)
     if args.out:
         from actionbench.fileio import atomic_write_text
 
@@ -209,15 +212,25 @@ def _csv(rows: list[dict], header: list[str], raw: bool = False) -> str:
     return rows_csv(header, blank_nan, raw, extrasaction="ignore")
 
 
-def _print_summary(rows: list[dict], unreadable: int, action, benchmark, shared: dict) -> None:
+def _without_subject(metrics: list[str]) -> list[str]:
+    """The metrics that can score images asked for no particular subject, with one note saying what
+    is skipped (``Metric.needs_subject``) and what is left blank (``Metric.without_subject``)."""
+    from actionbench.metrics import METRICS
+
+    classes = {name: METRICS.get(name) for name in metrics}
+    skipped = [f"metric {name} is skipped" for name, cls in classes.items() if cls.needs_subject]
+    blank = [f"the {name}'s {cls.without_subject} are left blank" for name, cls in classes.items()
+             if cls.without_subject and not cls.needs_subject]
+    if skipped or blank:
+        print(f"actionbench: note: {' and '.join(skipped + blank)}: no --subject given", file=sys.stderr)
+    return [name for name, cls in classes.items() if not cls.needs_subject]
+
+
+def _print_summary(rows: list[dict], unreadable: int, action, benchmark, summaries: list[str]) -> None:
+    """The count of images, then each metric's own summary lines (``Metric.summary``)."""
     scored = len(rows) - unreadable
     print(f"{len(rows)} image(s) scored against action {action.name} of {benchmark.name}; {unreadable} unreadable")
-    for name in ("action_correct", "subject_correct", "total_correct", "judged_by_pose"):
-        values = [row[name] for row in rows if name in row and not math.isnan(row[name])]
-        if values:
-            print(f"{name}: {sum(values) / len(values):.3f} over {len(values)} image(s)")
-    calibrations = [v for k, v in shared.items() if isinstance(k, tuple) and k[0] == "judge_calibration"]
-    if calibrations:
-        print(f"judge: {calibrations[0].summary()}")
+    for line in summaries:
+        print(line)
     if scored == 0:
         print("actionbench: note: no image could be read", file=sys.stderr)

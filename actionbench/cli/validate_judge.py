@@ -33,12 +33,10 @@ def add_parser(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from actionbench.config import from_dict
     from actionbench.data import get_benchmark, resolve_actions
     from actionbench.data.domains import foreign_actions, left_out_notice
     from actionbench.fileio import atomic_write_json
-    from actionbench.metrics.judge import JudgeSettings
-    from actionbench.metrics.judge_validation import validate_judge
+    from actionbench.metrics.judge_validation import judge_settings_from, validate_judge
     from actionbench.plan import resolve_device
 
     started = time.perf_counter()
@@ -48,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
         for action in foreign_actions(benchmark):
             print(f"actionbench: note: {left_out_notice(action, benchmark)}", file=sys.stderr)
     scorers, settings = scorers_and_settings(args.assignments, benchmark.defaults)
-    judge_settings = from_dict(JudgeSettings, settings.get("judge", {}), "settings for metric judge")
+    judge_settings = judge_settings_from(settings.get("judge", {}))
     device = resolve_device(scorers.device)
     shared: dict = {}
     result = validate_judge(benchmark, actions, scorers, judge_settings, device=device, shared=shared)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
-from actionbench.metrics.clip_models import CLIP_MODELS, ClipBundle
+from actionbench.perception import CLIP_MODELS
+from actionbench.perception.clip_models import ClipBundle
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "clip"
 MODEL_NAME = "actionbench-mini-clip"

@@ -3,7 +3,8 @@
 Heatmaps at 16x16 are read out with a soft-argmax (integral regression, Sun et al., ECCV 2018), which
 gives sub-pixel joints from a small network; a presence head says whether there is a figure at all,
 so "no figure" is a possible answer, as with mediapipe on photos. Registered as the ``mini`` pose
-backend; metrics use it through :class:`~actionbench.metrics.pose_backends.PoseBackend` only.
+backend (declared in this package's ``__init__``); metrics use it through
+:class:`~actionbench.perception.pose_backends.PoseBackend` only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from PIL import Image
 from torch import nn
 
 from actionbench.errors import ActionBenchError
-from actionbench.metrics.pose_backends import POSE_BACKENDS, Pose, PoseBackend
+from actionbench.perception import POSE_BACKENDS
+from actionbench.perception.pose_backends import Pose, PoseBackend
 
 INPUT_SIZE = 32
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "keypoints"

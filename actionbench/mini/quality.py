@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from actionbench.metrics.pose_backends import Pose
+from actionbench.perception.pose_backends import Pose
 
 POSE_EXEMPLARS = 10
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from actionbench.metrics.pose_backends import POSE_BACKENDS, Pose, PoseBackend
+from actionbench.perception import POSE_BACKENDS
+from actionbench.perception.pose_backends import Pose, PoseBackend
 
 # BlazePose landmark index of each COCO-17 joint, in COCO order (nose, eyes, ears, shoulders,
 # elbows, wrists, hips, knees, ankles). Both name left and right from the person's point of view.

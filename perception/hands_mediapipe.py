@@ -5,35 +5,27 @@ Body joints alone cannot tell a raised index finger (``gesture``) from a flat ha
 detection and hand landmark models of the legacy solutions API, so ``mp.solutions.hands.Hands`` works
 offline (``static_image_mode=True``: every image is detected afresh, no tracking between images).
 
-A detector returns, per image, a list of hands (possibly empty), each with the 21 landmarks in
-pixel coordinates of the original image (mediapipe's order: 0 wrist, 1-4 thumb, 5-8 index,
-9-12 middle, 13-16 ring, 17-20 pinky; within a finger from the knuckle to the tip). Which body
-side a hand belongs to is decided by the judge from the body pose (:mod:`.judge_features`), not by
-mediapipe's handedness label, which assumes a mirrored selfie camera.
+Registered as the ``mediapipe`` hand backend (:mod:`.hand_backends`: 21 landmarks per hand in
+mediapipe's order, in pixels of the original image). Which body side a hand belongs to is decided by
+the judge from the body pose (``actionbench.metrics.judge_features``), not by mediapipe's
+handedness label, which assumes a mirrored selfie camera.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 from PIL import Image
 
-from actionbench.metrics.pose_mediapipe import mediapipe_pixels
+from actionbench.perception import HAND_BACKENDS
+from actionbench.perception.hand_backends import Hand, HandBackend
+from actionbench.perception.pose_mediapipe import mediapipe_pixels
 
-HAND_LANDMARKS = 21
 MIN_DETECTION_CONFIDENCE = 0.5  # mediapipe's default
 MODEL_COMPLEXITY = 1  # the "full" landmark model; both shipped models work offline
 
 
-@dataclass(frozen=True)
-class Hand:
-    keypoints: np.ndarray  # (21, 2) float, x and y in pixels of the original image
-    score: float  # mediapipe's confidence that this is a hand
-
-
-class MediapipeHands:
+@HAND_BACKENDS.register("mediapipe")
+class MediapipeHands(HandBackend):
     """mediapipe 0.10.21 Hands (legacy solutions API, static images, up to two hands, offline)."""
 
     name = "mediapipe-hands"
@@ -69,15 +61,3 @@ class MediapipeHands:
     def close(self) -> None:
         self._model.close()
 
-
-def hands_to_json(hands: list[Hand] | None) -> list[dict[str, Any]] | None:
-    if hands is None:
-        return None
-    return [{"keypoints": h.keypoints.tolist(), "score": h.score} for h in hands]
-
-
-def hands_from_json(data: list[dict[str, Any]] | None) -> list[Hand] | None:
-    if data is None:
-        return None
-    return [Hand(keypoints=np.asarray(h["keypoints"], dtype=np.float64).reshape(HAND_LANDMARKS, 2),
-                 score=float(h["score"])) for h in data]

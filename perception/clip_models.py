@@ -1,8 +1,9 @@
 """CLIP models by name: any open_clip model, a small random one for tests, or the mini world's.
 
 ``load_clip(config)`` returns a :class:`ClipBundle` (model, image preprocessing, tokenizer) for the
-run's :class:`~actionbench.config.ScorerConfig`. Named local models are registered in
-``CLIP_MODELS``; any other name goes to ``open_clip.create_model_and_transforms``.
+run's :class:`~.settings.ScorerConfig`. Named models are registered in ``CLIP_MODELS``
+(:mod:`actionbench.perception`; a world registers its own); any other name goes to
+``open_clip.create_model_and_transforms``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from actionbench.config import ScorerConfig
 from actionbench.errors import ActionBenchError
 from actionbench.hub import offline_unless_reachable
-from actionbench.registry import Registry
+from actionbench.perception import CLIP_MODELS
+from actionbench.perception.settings import ScorerConfig
 
 # The issue's default: the CLIP of most text-to-image papers' CLIP-T/CLIP-I (OpenAI's ViT-L/14).
 DEFAULT_MODEL = "ViT-L-14"
@@ -32,14 +33,6 @@ class ClipBundle:
     preprocess: Callable  # PIL image -> tensor (C, H, W)
     tokenizer: Callable  # list[str] -> what model.encode_text takes (a token tensor for open_clip)
     name: str
-
-
-# A factory takes (pretrained: str | None, device: str) and returns a ClipBundle.
-CLIP_MODELS: Registry[Callable[..., ClipBundle]] = Registry("clip model")
-CLIP_MODELS.lazy("tiny-random", "actionbench.metrics.clip_tiny",
-                 "a small open_clip config with random weights (tests; numbers mean nothing)")
-CLIP_MODELS.lazy("mini", "actionbench.mini.clip",
-                 "ActionBench-Mini's CLIP, trained contrastively on the rendered world's images and captions")
 
 
 def load_clip(scorers: ScorerConfig, device: str = "cpu") -> ClipBundle:
@@ -61,7 +54,7 @@ def load_clip(scorers: ScorerConfig, device: str = "cpu") -> ClipBundle:
         if not (folder / "config.json").is_file():
             raise ActionBenchError(f"CLIP model folder {folder} has no config.json",
                                    "point scorers.clip_model at a Hugging Face CLIPModel saved with save_pretrained")
-        from actionbench.metrics.clip_hf import load_hf_clip
+        from actionbench.perception.clip_hf import load_hf_clip
 
         return load_hf_clip(folder, device)
     return _load_open_clip(name, pretrained, device)

@@ -2,18 +2,19 @@
 
 A backend returns, per image, the 17 COCO body joints in pixel coordinates with a visibility in
 [0, 1], or None when it finds no person. Metrics use whichever backend the run's scorer config
-names, and never special-case one.
+names (``POSE_BACKENDS`` in :mod:`actionbench.perception`), and never special-case one.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from actionbench.registry import Registry
+DEFAULT_POSE_BACKEND = "mediapipe"  # when neither the run nor its benchmark names one (photos)
 
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
           "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -38,8 +39,16 @@ class PoseBackend(ABC):
         """One entry per image: its pose, or None when no person is found."""
 
 
-POSE_BACKENDS: Registry[type[PoseBackend]] = Registry("pose backend")
-POSE_BACKENDS.lazy("mediapipe", "actionbench.metrics.pose_mediapipe",
-                   "mediapipe 0.10.21 Pose (legacy solutions API, model_complexity=1, offline)")
-POSE_BACKENDS.lazy("mini", "actionbench.mini.keypoints",
-                   "ActionBench-Mini's keypoint network (trained on the rendered world)")
+def pose_to_json(pose: Pose | None) -> dict[str, Any] | None:
+    if pose is None:
+        return None
+    return {"keypoints": pose.keypoints.tolist(), "visibility": pose.visibility.tolist(),
+            "image_size": list(pose.image_size)}
+
+
+def pose_from_json(data: dict[str, Any] | None) -> Pose | None:
+    if data is None:
+        return None
+    return Pose(keypoints=np.asarray(data["keypoints"], dtype=np.float64).reshape(-1, 2),
+                visibility=np.asarray(data["visibility"], dtype=np.float64),
+                image_size=tuple(data["image_size"]))

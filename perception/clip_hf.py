@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from actionbench.errors import ActionBenchError
-from actionbench.metrics.clip_models import ClipBundle
+from actionbench.perception.clip_models import ClipBundle
 
 
 class HFClipAdapter:

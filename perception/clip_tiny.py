@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actionbench.metrics.clip_models import CLIP_MODELS, ClipBundle, quiet_open_clip
+from actionbench.perception import CLIP_MODELS
+from actionbench.perception.clip_models import ClipBundle, quiet_open_clip
 
 CONFIG_FILE = Path(__file__).with_name("actionbench-tiny-random-clip.json")
 OPEN_CLIP_NAME = CONFIG_FILE.stem  # open_clip names a config file's model after the file

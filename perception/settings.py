@@ -1,0 +1,21 @@
+"""Which perception models a run looks through: the ``[scorers]`` table of a config file.
+
+``--set scorers.KEY=VALUE`` sets one; a benchmark's ``defaults.scorers`` fills what is unset (the
+mini world names its own CLIP and keypoint network). The resolved values land in the run manifest
+and in every score key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ScorerConfig:
+    """The models that metrics use to look at images. ``None`` means: the benchmark's default."""
+
+    clip_model: str | None = None  # an open_clip model name, "tiny-random", or a local checkpoint
+    clip_pretrained: str | None = None  # open_clip's pretrained tag or a local weights file
+    pose_backend: str | None = None  # "mediapipe" for photos; a benchmark may bring its own
+    batch_size: int = 16
+    device: str = "auto"
