@@ -125,6 +125,24 @@ def test_mini_keypoints_see_no_figure_in_images_that_show_none_and_one_in_render
     assert np.mean(found) >= 0.95, np.mean(found)
 
 
+def test_no_figure_training_images_keep_shape_and_range_and_show_no_figure_by_construction():
+    import torch
+
+    from actionbench.mini.train.augment import NO_FIGURE_MAKERS, no_figure_images
+    from actionbench.mini.train.loop import to_unit_range
+
+    source = to_unit_range(np.stack([r.image for r in fresh_renders(8)]))
+    for name, make in NO_FIGURE_MAKERS.items():
+        out = make(source, np.random.default_rng(0), torch.Generator().manual_seed(0))
+        assert out.shape == source.shape and out.min() >= -1 and out.max() <= 1, name
+    flat = NO_FIGURE_MAKERS["flat"](source, np.random.default_rng(0), torch.Generator())
+    assert (flat == flat[:, :, :1, :1]).all()  # one colour per image
+    shuffled = NO_FIGURE_MAKERS["shuffled"](source, np.random.default_rng(0), torch.Generator())
+    assert torch.equal(shuffled.flatten(2).sort(-1).values, source.flatten(2).sort(-1).values)  # same pixels
+    mixed = no_figure_images(source, np.random.default_rng(1), torch.Generator().manual_seed(1))
+    assert mixed.shape == source.shape
+
+
 def test_mini_keypoints_answer_in_the_images_own_pixels():
     from actionbench.mini.keypoints import MiniKeypointBackend
 

@@ -23,8 +23,6 @@ from actionbench.mini.train.loop import default_workdir, to_unit_range
 
 SCORER_COUNT = 40_000  # renders the scorers (CLIP, keypoints, judge) train on, the same rows for all
 EVAL_COUNT = 2_000
-
-
 NO_FIGURE_FRACTION = 0.15  # rows of a keypoint batch replaced by an image that shows no figure
 
 
