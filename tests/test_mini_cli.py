@@ -26,6 +26,16 @@ def test_train_refuses_a_non_positive_step_count(capsys):
     assert capsys.readouterr().err.strip() == "actionbench: error: --steps is 0: give a positive number."
 
 
+def test_train_starts_from_exported_weights_for_keypoints_only(tmp_path, capsys):
+    assert main(["mini", "train", "--component", "judge", "--init", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == ("actionbench: error: --init is not supported for --component judge: "
+                                               "leave --init out (only keypoints starts from exported weights).")
+    assert main(["mini", "train", "--component", "keypoints", "--init", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"actionbench: error: --init {tmp_path} holds no exported weights (no config.json): "
+        "give a folder written by export, e.g. actionbench/mini/weights/keypoints.")
+
+
 def test_train_refuses_an_unknown_component(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["mini", "train", "--component", "teapot"])

@@ -116,6 +116,59 @@ def test_mini_keypoints_find_joints_on_fresh_renders_and_nothing_in_empty_scenes
     assert sum(p is None for p in empty) >= 9
 
 
+def test_mini_keypoints_see_no_figure_in_images_that_show_none_and_one_in_renders_and_their_decodings(mini_pipe):
+    """Issue 17: the ``blank`` control's flat grey image was read as a figure. Negatives here are made
+    independently of the training's: flat colours (greys, the world's colours, random ones), noise of
+    several strengths, renders blurred past reading; positives are fresh renders and the shipped
+    autoencoder's reconstructions of them (what a generator can at best draw)."""
+    import torch
+    from PIL import ImageFilter
+
+    from actionbench.mini.keypoints import MiniKeypointBackend
+    from actionbench.mini.train.loop import to_unit_range
+    from actionbench.mini.world import COLOURS
+
+    backend = MiniKeypointBackend()
+    rng = np.random.default_rng(17)
+    greys = [(g, g, g) for g in range(0, 256, 15)]
+    world = list(COLOURS.values())  # the figures' own colours
+    randoms = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(40)]
+    flat = [Image.new("RGB", (32, 32), colour) for colour in greys + world + randoms]
+    noise = [Image.fromarray(np.clip(rng.normal(rng.uniform(40, 215), sigma, (32, 32, 3)), 0, 255).astype(np.uint8))
+             for sigma in (10, 40, 80, 120) for _ in range(5)]
+    renders = fresh_renders(40, random_fraction=0.5)
+    blurred = [Image.fromarray(r.image).filter(ImageFilter.GaussianBlur(12)) for r in renders[:20]]
+    for name, images in (("flat", flat), ("noise", noise), ("blurred", blurred)):
+        found = [p is not None for p in backend.estimate(images)]
+        assert not any(found), (name, sum(found), len(found))
+
+    assert all(p is not None for p in backend.estimate([Image.fromarray(r.image) for r in renders]))
+    with torch.no_grad():
+        pixels = to_unit_range(np.stack([r.image for r in renders])).to(mini_pipe.vae.dtype)
+        decoded = mini_pipe.vae.decode(mini_pipe.vae.encode(pixels).latent_dist.mean).sample
+    decoded = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    found = [p is not None for p in backend.estimate([Image.fromarray(d) for d in decoded])]
+    assert np.mean(found) >= 0.95, np.mean(found)
+
+
+def test_no_figure_training_images_keep_shape_and_range_and_show_no_figure_by_construction():
+    import torch
+
+    from actionbench.mini.train.augment import NO_FIGURE_MAKERS, no_figure_images
+    from actionbench.mini.train.loop import to_unit_range
+
+    source = to_unit_range(np.stack([r.image for r in fresh_renders(8)]))
+    for name, make in NO_FIGURE_MAKERS.items():
+        out = make(source, np.random.default_rng(0), torch.Generator().manual_seed(0))
+        assert out.shape == source.shape and out.min() >= -1 and out.max() <= 1, name
+    flat = NO_FIGURE_MAKERS["flat"](source, np.random.default_rng(0), torch.Generator())
+    assert (flat == flat[:, :, :1, :1]).all()  # one colour per image
+    shuffled = NO_FIGURE_MAKERS["shuffled"](source, np.random.default_rng(0), torch.Generator())
+    assert torch.equal(shuffled.flatten(2).sort(-1).values, source.flatten(2).sort(-1).values)  # same pixels
+    mixed = no_figure_images(source, np.random.default_rng(1), torch.Generator().manual_seed(1))
+    assert mixed.shape == source.shape
+
+
 def test_mini_keypoints_answer_in_the_images_own_pixels():
     from actionbench.mini.keypoints import MiniKeypointBackend
 

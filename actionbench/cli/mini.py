@@ -2,6 +2,7 @@
 
     actionbench mini render --count 16 --out sheet.png   # look at the world
     actionbench mini train --component vae|unet|clip|keypoints|judge [--steps N] [--minutes M]
+    actionbench mini train --component keypoints --init actionbench/mini/weights/keypoints  # fine-tune
     actionbench mini export                               # finished trainings -> shipped weights
     actionbench mini quality                              # the quality bars, as a table
 """
@@ -35,6 +36,7 @@ def add_parser(subparsers) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--minutes", type=float, help="stop after this many minutes; re-run to resume")
     train.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    train.add_argument("--init", help="keypoints only: start from these exported weights (a folder), a fine-tuning")
     train.add_argument("--workdir", help="checkpoints and logs (default: $ACTIONBENCH_HOME/cache/mini/train/COMPONENT)")
     train.set_defaults(func=train_main)
 
@@ -70,8 +72,14 @@ def train_main(args: argparse.Namespace) -> int:
     import dataclasses
 
     module = _module(args.component)
-    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "minutes", "threads")
+    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "minutes", "threads", "init")
                  if getattr(args, k) is not None}
+    if "init" in overrides and args.component != "keypoints":
+        raise ActionBenchError(f"--init is not supported for --component {args.component}",
+                               "leave --init out (only keypoints starts from exported weights)")
+    if "init" in overrides and not (Path(overrides["init"]) / "config.json").is_file():
+        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no config.json)",
+                               "give a folder written by export, e.g. actionbench/mini/weights/keypoints")
     for key in ("steps", "batch_size"):
         if key in overrides and overrides[key] <= 0:
             raise ActionBenchError(f"--{key.replace('_', '-')} is {overrides[key]}", "give a positive number")

@@ -3,6 +3,11 @@
 Generated images are the autoencoder's decodings, softer than renders; a scorer trained on renders
 only may fail on them. Half of each scorer batch is therefore the autoencoder's reconstruction of a
 render (computed once), and a few are blurred or noised.
+
+A pose estimator must also say "no figure" where there is none: an empty scene is one case, but a
+flat image, noise, or a scene blurred past reading are others a method can hand it (the ``blank``
+control's flat grey image was read as a figure). :func:`no_figure_images` makes such negatives for
+the keypoint network's presence head.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from actionbench.mini.train.loop import default_workdir, to_unit_range
 
 SCORER_COUNT = 40_000  # renders the scorers (CLIP, keypoints, judge) train on, the same rows for all
 EVAL_COUNT = 2_000
+NO_FIGURE_FRACTION = 0.15  # rows of a keypoint batch replaced by an image that shows no figure
 
 
 def scorer_data(workdir: Path) -> tuple[Dataset, Dataset, np.ndarray | None]:
@@ -35,6 +41,8 @@ def vae_reconstructions(images: np.ndarray, cache: Path, vae_dir: Path | None = 
         return np.load(cache)
     vae_dir = Path(vae_dir or default_workdir("vae") / "export")
     if not (vae_dir / "config.json").is_file():
+        vae_dir = shipped_vae_dir()  # no VAE trained here: the shipped one (the same, in fp16)
+    if not (vae_dir / "config.json").is_file():
         return None
     from diffusers import AutoencoderKL
 
@@ -47,6 +55,12 @@ def vae_reconstructions(images: np.ndarray, cache: Path, vae_dir: Path | None = 
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, out)
     return out
+
+
+def shipped_vae_dir() -> Path:
+    from actionbench.mini.models import PIPELINE_DIR
+
+    return PIPELINE_DIR / "vae"
 
 
 def batch_images(images: np.ndarray, recon: np.ndarray | None, index: np.ndarray,
@@ -64,3 +78,58 @@ def batch_images(images: np.ndarray, recon: np.ndarray | None, index: np.ndarray
     if noise.any():
         x[noise] = x[noise] + 0.06 * torch.randn(x[noise].shape, generator=generator)
     return x
+
+
+# --- images that show no figure -------------------------------------------------------------------------
+# Each maker turns n source images (renders or reconstructions, [-1, 1], (n, 3, 32, 32)) into n images in
+# which no figure can be seen; sources give the world's colours, so negatives are not told apart by palette.
+
+def _flat(source: torch.Tensor, rng: np.random.Generator, generator: torch.Generator) -> torch.Tensor:
+    """One colour, any colour (the ``blank`` control is mid-grey)."""
+    colours = torch.from_numpy(rng.uniform(-1, 1, (len(source), 3, 1, 1)).astype(np.float32))
+    return colours.expand_as(source).clone()
+
+
+def _noise(source: torch.Tensor, rng: np.random.Generator, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise of any strength around one colour."""
+    n = len(source)
+    mean = torch.from_numpy(rng.uniform(-1, 1, (n, 3, 1, 1)).astype(np.float32))
+    sigma = torch.from_numpy(rng.uniform(0.05, 1.0, (n, 1, 1, 1)).astype(np.float32))
+    return (mean + sigma * torch.randn(source.shape, generator=generator)).clamp(-1, 1)
+
+
+def _blobs(source: torch.Tensor, rng: np.random.Generator, generator: torch.Generator) -> torch.Tensor:
+    """Smooth colour fields: a random 2x2 to 6x6 grid of colours, upsampled."""
+    cells = int(rng.integers(2, 7))
+    grid = torch.rand((len(source), 3, cells, cells), generator=generator) * 2 - 1
+    return F.interpolate(grid, size=source.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _blurred_away(source: torch.Tensor, rng: np.random.Generator, generator: torch.Generator) -> torch.Tensor:
+    """A scene averaged down to 1x1 to 4x4 pixels and blown up again: its colours, no figure left."""
+    cells = int(rng.integers(1, 5))
+    small = F.adaptive_avg_pool2d(source, cells)
+    return F.interpolate(small, size=source.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _shuffled(source: torch.Tensor, rng: np.random.Generator, generator: torch.Generator) -> torch.Tensor:
+    """A scene's own pixels in random places: every colour of the figure, no shape."""
+    n, c, h, w = source.shape
+    order = torch.from_numpy(np.argsort(rng.random((n, h * w)), axis=1))
+    flat = source.flatten(2)
+    return flat.gather(2, order[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
+
+
+NO_FIGURE_MAKERS = {"flat": _flat, "noise": _noise, "blobs": _blobs, "blurred_away": _blurred_away,
+                    "shuffled": _shuffled}
+
+
+def no_figure_images(source: torch.Tensor, rng: np.random.Generator, generator: torch.Generator) -> torch.Tensor:
+    """Images that show no figure, one per source image, each made by a maker drawn at random."""
+    out = torch.empty_like(source)
+    kinds = rng.integers(0, len(NO_FIGURE_MAKERS), len(source))
+    for k, make in enumerate(NO_FIGURE_MAKERS.values()):
+        chosen = torch.from_numpy(kinds == k)
+        if chosen.any():
+            out[chosen] = make(source[chosen], rng, generator)
+    return out

@@ -2,9 +2,15 @@
 trained on the world would be) and their autoencoder reconstructions.
 
 Loss: L1 on joint positions (pixels) for figures, binary cross-entropy on visibility (a joint is
-visible when a figure is there and the joint is inside the image) and on presence (empty scenes are
-5% of the data). Evaluated by PCK@0.1 (a joint is correct within 0.1 x the longer side of the
-figure's joint bounding box) on fresh renders that no training saw.
+visible when a figure is there and the joint is inside the image) and on presence. The presence
+head sees empty scenes (5% of the renders) and, in 15% of each batch, images that show no figure at
+all (flat colours, noise, colour fields, scenes blurred or shuffled past reading: ``augment``), so a
+flat grey image is not read as a figure. Evaluated by PCK@0.1 (a joint is correct within 0.1 x the
+longer side of the figure's joint bounding box) on fresh renders that no training saw, presence
+accuracy on them, and the share of no-figure images of each kind said to show none.
+
+``settings.init`` (``--init FOLDER``) starts from exported weights instead of random ones: a
+fine-tuning, as done for the shipped weights when the negatives were added (see README).
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from actionbench.mini.keypoints import KeypointNet
-from actionbench.mini.train.augment import batch_images, scorer_data
+from actionbench.mini.keypoints import KeypointNet, load_keypoint_net
+from actionbench.mini.train.augment import (NO_FIGURE_FRACTION, NO_FIGURE_MAKERS, batch_images, no_figure_images,
+                                            scorer_data)
 from actionbench.mini.train.loop import (Trainer, TrainSettings, default_workdir, export_small_net,
                                          to_unit_range)
 
@@ -44,17 +51,21 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
     visible = visible_targets(data.joints)
     joints = np.nan_to_num(data.joints)
     torch.manual_seed(settings.seed)
-    net = KeypointNet(**NET_CONFIG)
+    net = load_keypoint_net(Path(settings.init)).train() if settings.init else KeypointNet(**NET_CONFIG)
     trainer = Trainer(workdir, {"net": net}, settings)
 
     def step(t: Trainer) -> dict[str, float]:
         rng = t.rng()
         index = rng.integers(0, len(data), settings.batch_size)
-        x = batch_images(data.images, recon, index, rng, t.torch_generator())
-        coords, vis_logits, presence_logits = net(x)
+        generator = t.torch_generator()
+        x = batch_images(data.images, recon, index, rng, generator)
+        blanked = rng.random(len(index)) < NO_FIGURE_FRACTION
+        if blanked.any():
+            x[torch.from_numpy(blanked)] = no_figure_images(x[torch.from_numpy(blanked)], rng, generator)
         target = torch.from_numpy(joints[index])
-        has = torch.from_numpy(present[index])
-        vis = torch.from_numpy(visible[index])
+        has = torch.from_numpy(present[index] & ~blanked)
+        vis = torch.from_numpy(visible[index] * ~blanked[:, None])
+        coords, vis_logits, presence_logits = net(x)
         position = (F.l1_loss(coords[has], target[has], reduction="none").sum(-1) * vis[has]).mean()
         loss = (position + F.binary_cross_entropy_with_logits(vis_logits, vis)
                 + F.binary_cross_entropy_with_logits(presence_logits, has.float()))
@@ -75,11 +86,16 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
 @torch.no_grad()
 def evaluate_net(net: KeypointNet, data) -> dict[str, float]:
     net.eval()
-    coords, _, presence = net(to_unit_range(data.images))
+    images = to_unit_range(data.images)
+    coords, _, presence = net(images)
     present = data.figure
     found = presence.sigmoid().numpy() >= 0.5
-    return {"pck@0.1": pck(coords.numpy()[present], data.joints[present]),
-            "presence_accuracy": float((found == present).mean())}
+    scores = {"pck@0.1": pck(coords.numpy()[present], data.joints[present]),
+              "presence_accuracy": float((found == present).mean())}
+    for name, make in NO_FIGURE_MAKERS.items():  # the same 500 negatives at every evaluation
+        negatives = make(images[:500], np.random.default_rng(len(name)), torch.Generator().manual_seed(len(name)))
+        scores[f"no_figure_{name}"] = float((net(negatives)[2].sigmoid().numpy() < 0.5).mean())
+    return scores
 
 
 def export(net: KeypointNet, folder: Path) -> Path:

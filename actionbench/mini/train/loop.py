@@ -37,6 +37,7 @@ class TrainSettings:
     ema_decay: float | None = None
     weight_decay: float = 0.0
     threads: int | None = None
+    init: str | None = None  # exported weights to start from instead of random ones (keypoints only)
 
 
 @dataclass
