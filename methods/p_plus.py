@@ -34,7 +34,6 @@ mkshing/prompt-plus-pytorch README; textual inversion's settings from diffusers'
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
