@@ -201,15 +201,21 @@ def image_requests(benchmark: Benchmark, seeds: list[int]) -> list[ImageRequest]
 
 
 def compute_keys(plan: Plan) -> None:
-    """Each stage's key hashes everything its output depends on, including the previous stage's key."""
+    """Each stage's key hashes everything its output depends on, including the previous stage's key.
+
+    A method's settings are split by stage (``Method.key_settings``): training hashes its own fields
+    and the generation settings the method declares it samples with; generation hashes the rest, so
+    a generation-only change regenerates and rescores without retraining."""
     from actionbench import RUN_FORMAT_VERSION
 
+    settings = {m: METHODS.get(m)().key_settings(c) for m, c in plan.method_configs.items()}
     for unit in plan.all_units():
         action = plan.actions.get(unit.action) if unit.action else None
         train = stable_hash({"format": RUN_FORMAT_VERSION, "method": unit.method,
-                             "config": plan.method_configs[unit.method], "base": plan.base.identity,
+                             "config": settings[unit.method]["train"], "base": plan.base.identity,
                              "action": action.version if action else None})
-        generate = stable_hash({"train": train, "requests": plan.requests})
+        generate = stable_hash({"train": train, "config": settings[unit.method]["generate"],
+                                "requests": plan.requests})
         plan.keys[(unit, "train")] = train
         plan.keys[(unit, "generate")] = generate
     for unit in plan.units:

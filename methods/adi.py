@@ -87,7 +87,7 @@ from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_path, atomic_write_json, read_json, stable_hash
 from actionbench.imageio import open_rgb
 from actionbench.methods import METHODS
-from actionbench.methods.base import MethodConfig
+from actionbench.methods.base import SAMPLER_SETTINGS, MethodConfig
 from actionbench.registry import Registry
 from actionbench.methods.generation import sample_images
 from actionbench.methods.layerwise import base_identity, encode_with_identifiers
@@ -353,6 +353,11 @@ class ADIMethod(PPlusMethod):
     @classmethod
     def uses_action_different(cls, config: ADIConfig) -> bool:
         return ACTION in cls.roles(config)
+
+    def training_reads(self, config: ADIConfig) -> tuple[str, ...]:
+        """The action-different samples are drawn with the sampler settings (as their cache key;
+        the batch size is left out, as for DreamBooth's class images)."""
+        return SAMPLER_SETTINGS if self.uses_action_different(config) else ()
 
     # -- preparation ---------------------------------------------------------------------------
     def prepare(self, pipe, action: Action, config: ADIConfig) -> IdentifierTraining:

@@ -10,14 +10,36 @@ the method fills its own way (a learned token, or words). A method never scores 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from PIL import Image
 
 from actionbench.data import Action
 from actionbench.errors import ActionBenchError
+
+# The run stages a config field can belong to (the run store's stage names). A field's stage decides
+# which stage's key hashes it, so changing it redoes that stage and the ones after, never the ones before.
+TRAIN, GENERATE = "train", "generate"
+# The sampler settings: what a method that samples while it trains (class images, ADI's
+# action-different samples) declares in ``Method.training_reads``.
+SAMPLER_SETTINGS = ("num_inference_steps", "guidance_scale")
+
+
+def generation_setting(default: Any) -> Any:
+    """A config field only generation reads: changing it regenerates and rescores, never retrains.
+    A field declared without it belongs to training."""
+    return field(default=default, metadata={"stage": GENERATE})
+
+
+def stage_of(config_field) -> str:
+    return config_field.metadata.get("stage", TRAIN)
+
+
+def stage_settings(config, stage: str) -> dict[str, Any]:
+    """The config's fields that belong to ``stage``, by name."""
+    return {f.name: getattr(config, f.name) for f in fields(config) if stage_of(f) == stage}
 
 
 @dataclass
@@ -32,9 +54,10 @@ class MethodConfig:
     gradient_checkpointing: bool = False
     use_8bit_adam: bool = False  # needs bitsandbytes
     attention: Literal["sdpa", "default"] = "sdpa"  # "sdpa": torch's scaled-dot-product attention
-    num_inference_steps: int | None = None  # None: the benchmark protocol's
-    guidance_scale: float | None = None  # None: the benchmark protocol's
-    generation_batch_size: int = 8
+    num_inference_steps: int | None = generation_setting(None)  # None: the benchmark protocol's
+    guidance_scale: float | None = generation_setting(None)  # None: the benchmark protocol's
+    # Images are seeded one by one, but batching changes their pixels by float rounding (stages.py).
+    generation_batch_size: int = generation_setting(8)
 
 
 class Method(ABC):
@@ -61,6 +84,25 @@ class Method(ABC):
             raise ActionBenchError(
                 f"action '{action.name}' has {len(action.exemplars)} exemplar image(s); {self.name} needs "
                 f"at least {self.min_exemplars}", "add more photos of the action")
+
+    def training_reads(self, config: MethodConfig) -> tuple[str, ...]:
+        """The generation settings ``train`` reads too (a method that samples while it trains); they
+        join the train key, so changing one retrains. Default: none, so a generation setting only
+        regenerates."""
+        return ()
+
+    def key_settings(self, config: MethodConfig) -> dict[str, dict[str, Any]]:
+        """What each stage's key hashes of ``config``: the stage's own fields, and for training also
+        the generation settings it declares it reads."""
+        generation = stage_settings(config, GENERATE)
+        unknown = [name for name in self.training_reads(config) if name not in generation]
+        if unknown:
+            raise ActionBenchError(
+                f"method {self.name} declares that training reads '{unknown[0]}', which is not one of its "
+                f"generation settings ({', '.join(generation)})",
+                "name only fields declared with generation_setting() in training_reads")
+        train = stage_settings(config, TRAIN) | {name: generation[name] for name in self.training_reads(config)}
+        return {TRAIN: train, GENERATE: generation}
 
     @abstractmethod
     def train(self, base, action: Action, config: MethodConfig, out_dir: Path) -> Path:

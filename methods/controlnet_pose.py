@@ -37,7 +37,7 @@ from actionbench.errors import ActionBenchError, Unavailable, unknown_name
 from actionbench.fileio import stable_hash
 from actionbench.imageio import open_rgb
 from actionbench.methods import METHODS
-from actionbench.methods.base import Method, MethodConfig
+from actionbench.methods.base import Method, MethodConfig, generation_setting
 from actionbench.methods.generation import sample_images
 from actionbench.methods.training import native_resolution, read_artifact_info, require_sd_like, write_artifact_info
 
@@ -65,7 +65,7 @@ class ControlNetPoseConfig(MethodConfig):
     pose_backend: str = "mediapipe"  # reads the exemplars' poses (the suite's photo pose estimator)
     min_visibility: float = 0.5  # joints less visible than this are not drawn (our choice)
     describe_action: bool = True  # fill {action} with the action's description (our choice, see above)
-    conditioning_scale: float = 1.0  # diffusers' controlnet_conditioning_scale default
+    conditioning_scale: float = generation_setting(1.0)  # diffusers' controlnet_conditioning_scale default
 
 
 def openpose_joints(pose, min_visibility: float) -> list[tuple[float, float] | None]:

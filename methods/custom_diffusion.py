@@ -35,7 +35,7 @@ from actionbench.errors import ActionBenchError
 from actionbench.methods import METHODS
 from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
-from actionbench.methods.prior_preservation import CLASS_PROMPT, class_images
+from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images
 from actionbench.methods.textual_inversion import save_learned_embeds
 from actionbench.methods.training import (
     TrainingImages, add_placeholder_tokens, apply_memory_options, check_templates, check_training_options,
@@ -155,6 +155,9 @@ class CustomDiffusion(Method):
         if config.with_prior_preservation and config.num_class_images < 1:
             raise ActionBenchError(f"num_class_images is {config.num_class_images} with prior preservation on",
                                    "set num_class_images to 1 or more, or with_prior_preservation=false")
+
+    def training_reads(self, config: CustomDiffusionConfig) -> tuple[str, ...]:
+        return class_image_settings(config)
 
     def train(self, base, action: Action, config: CustomDiffusionConfig, out_dir: Path) -> Path:
         require_sd_like(base)

@@ -30,7 +30,7 @@ from actionbench.errors import ActionBenchError
 from actionbench.methods import METHODS
 from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
-from actionbench.methods.prior_preservation import CLASS_PROMPT, class_images
+from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images
 from actionbench.methods.training import (
     TrainingImages, apply_memory_options, check_templates, check_training_options, draw_denoising_loss,
     encode_images, encode_images_batched, freeze, load_once, read_artifact_info, require_sd_like, run_updates,
@@ -117,6 +117,9 @@ class DreamBoothFamily(Method):
         super().check(action, config)
         check_templates(action, self.name)
         check_dreambooth_config(config)
+
+    def training_reads(self, config) -> tuple[str, ...]:
+        return class_image_settings(config)
 
     def _sample(self, base, artifact: Path, prompts: list[str], seeds: list[int], config) -> list[Image.Image]:
         identifier = read_artifact_info(artifact)["identifier"]

@@ -34,7 +34,6 @@ mkshing/prompt-plus-pytorch README; textual inversion's settings from diffusers'
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +172,7 @@ class PPlusMethod(Method):
         log["fixed_evaluation_loss"] = {"start": start_loss, "end": self.evaluation_loss(state)}
         save_identifiers(out_dir, state.identifiers, state.layer_names, base, {
             "method": self.name, "action": action.name, "initializer_token": config.initializer_token,
-            "settings": dataclasses.asdict(config), **self.artifact_details(state)})
+            "settings": self.key_settings(config)["train"], **self.artifact_details(state)})
         atomic_write_json(Path(out_dir) / TRAINING_LOG, log)
         return Path(out_dir)
 

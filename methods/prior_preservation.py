@@ -21,6 +21,7 @@ from PIL import Image
 from actionbench.data.preprocess import square_image
 from actionbench.fileio import atomic_path, stable_hash
 from actionbench.imageio import open_rgb
+from actionbench.methods.base import SAMPLER_SETTINGS
 from actionbench.methods.generation import sample_images
 from actionbench.methods.training import model_fingerprint
 
@@ -29,6 +30,14 @@ from actionbench.methods.training import model_fingerprint
 CLASS_PROMPT = "a photo of a person"
 CLASS_SEED_OFFSET = 1_000_000  # class image i uses seed CLASS_SEED_OFFSET + i, apart from evaluation seeds
 CACHE_FORMAT = 1
+
+
+def class_image_settings(config) -> tuple[str, ...]:
+    """The generation settings a method's training reads through its class images (its
+    ``training_reads``): the sampler's, as the cache key. The batch size is left out, as the cache
+    leaves it out: batch composition moves pixels by float rounding only, and a retraining would
+    read the same cached images anyway."""
+    return SAMPLER_SETTINGS if config.with_prior_preservation else ()
 
 
 def class_images(pipe, prompt: str, count: int, size: int, config, cache_dir: Path | None) -> list[Image.Image]:

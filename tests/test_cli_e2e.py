@@ -70,11 +70,16 @@ def test_rerun_skips_done_units_and_a_changed_setting_redoes_only_what_it_affect
     first = markers(run)
     assert main(args) == 0
     assert markers(run) == first  # nothing redone
-    assert main(args + ["--set", "text.guidance_scale=3.0"]) == 0
-    changed = markers(run)
-    assert changed["units/plain/arms_up/generate.json"] == first["units/plain/arms_up/generate.json"]
-    assert changed["units/text/arms_up/train.json"] != first["units/text/arms_up/train.json"]  # config is in its key
-    assert changed["units/text/arms_up/score.json"] != first["units/text/arms_up/score.json"]
+    for setting in ["text.guidance_scale=3.0", "text.generation_batch_size=1"]:  # generation settings
+        before = markers(run)
+        assert main(args + ["--set", setting]) == 0
+        changed = markers(run)
+        assert changed["units/plain/arms_up/generate.json"] == first["units/plain/arms_up/generate.json"]
+        assert changed["units/text/arms_up/train.json"] == first["units/text/arms_up/train.json"]  # not retrained
+        assert changed["units/text/arms_up/generate.json"] != before["units/text/arms_up/generate.json"]
+        assert changed["units/text/arms_up/score.json"] != before["units/text/arms_up/score.json"]
+    assert main(args + ["--set", "text.seed=3"]) == 0  # a training setting retrains
+    assert markers(run)["units/text/arms_up/train.json"] != first["units/text/arms_up/train.json"]
 
 
 def test_check_passes_a_met_baseline_and_fails_an_unmet_one(fixture_benchmark, tmp_path, capsys):

@@ -173,3 +173,40 @@ def test_exemplar_sampler_draws_each_exemplar_once_per_epoch():
     drawn = torch.cat([sampler.draw(2) for _ in range(5)]).tolist()
     assert sorted(drawn) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     assert sorted(drawn[:5]) == [0, 1, 2, 3, 4]
+
+
+def artifact_contents(folder: Path) -> dict[str, object]:
+    """Every file of an artifact, JSON without the seconds it took (the one thing two runs may differ in)."""
+    import json
+
+    def timeless(value):
+        if isinstance(value, dict):
+            return {k: timeless(v) for k, v in value.items() if k != "seconds"}
+        return [timeless(v) for v in value] if isinstance(value, list) else value
+
+    return {str(p.relative_to(folder)): timeless(json.loads(p.read_text())) if p.suffix == ".json" else p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+GENERATION_CHANGE = {"num_inference_steps": 3, "guidance_scale": 5.0, "generation_batch_size": 1}
+SMALL_TRAINING = {"textual_inversion": {}, "reversion": {}, "p_plus": {}, "dreambooth_lora": {},
+                  "dreambooth": {"num_class_images": 2}, "custom_diffusion": {"num_class_images": 2},
+                  "adi": {"action_different_source": "base", "action_different_per_exemplar": 1}}
+
+
+@pytest.mark.parametrize("name", SMALL_TRAINING)
+def test_training_reads_exactly_the_generation_settings_its_method_declares(name, fixture_benchmark, tmp_path):
+    """What keeps a generation-only change from retraining (plan.compute_keys) is only sound if an
+    undeclared generation setting cannot change the artifact, and a declared one does."""
+    cls = METHODS.get(name)
+    method = cls(cache_dir=tmp_path / "cache")  # as the runner: class images and samples are cached
+    config = cls.config_cls(**SAMPLING, steps=2, gradient_accumulation_steps=1, **SMALL_TRAINING[name])
+    action = fixture_action(fixture_benchmark)
+    first = artifact_contents(train(method, action, config, tmp_path / "first"))
+    declared = method.training_reads(config)
+    undeclared = {k: v for k, v in GENERATION_CHANGE.items() if k not in declared}
+    assert artifact_contents(train(method, action, dataclasses.replace(config, **undeclared), tmp_path / "same")) == first
+    assert bool(declared) == (name in ("dreambooth", "custom_diffusion", "adi"))
+    if declared:
+        changed = dataclasses.replace(config, **{k: GENERATION_CHANGE[k] for k in declared})
+        assert artifact_contents(train(method, action, changed, tmp_path / "changed")) != first

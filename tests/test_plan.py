@@ -93,3 +93,49 @@ def test_every_choice_setting_defaults_to_one_of_its_choices():
                 assert item.default in typing.get_args(choices[0]), (cls.__name__, item.name)
                 checked += 1
     assert checked >= len(classes)  # every method has mixed_precision and attention
+
+
+@pytest.mark.parametrize("method, setting, value, retrains", [
+    ("text", "generation_batch_size", 3, False),
+    ("textual_inversion", "guidance_scale", 3.0, False),
+    ("p_plus", "num_inference_steps", 7, False),
+    ("reversion", "guidance_scale", 3.0, False),
+    ("dreambooth_lora", "guidance_scale", 3.0, False),  # no prior preservation by default: samples nothing
+    ("adi-no-action-mask", "guidance_scale", 3.0, False),  # no action-different samples to draw
+    ("adi", "generation_batch_size", 3, False),  # batching is left out of the samples' cache key too
+    ("dreambooth", "generation_batch_size", 3, False),
+    ("adi", "guidance_scale", 3.0, True),  # draws its action-different samples with it
+    ("adi", "num_inference_steps", 7, True),
+    ("dreambooth", "guidance_scale", 3.0, True),  # draws its class images with it
+    ("custom_diffusion", "num_inference_steps", 7, True),
+])
+def test_a_generation_setting_retrains_only_a_method_that_samples_while_training(fixture_benchmark, method, setting,
+                                                                                 value, retrains):
+    first = build_plan(config(fixture_benchmark, methods=[method]))
+    changed = build_plan(config(fixture_benchmark, methods=[method], method_settings={method: {setting: value}}))
+    unit = first.units[0]
+    assert (changed.key(unit, "train") != first.key(unit, "train")) == retrains
+    assert changed.key(unit, "generate") != first.key(unit, "generate")
+    assert changed.key(unit, "score") != first.key(unit, "score")
+
+
+def test_a_method_declaring_that_training_reads_a_training_setting_is_refused():
+    from actionbench.errors import ActionBenchError
+    from actionbench.methods.base import Method, MethodConfig
+
+    class Confused(Method):
+        name = "confused"
+
+        def training_reads(self, config):
+            return ("seed",)
+
+        def train(self, base, action, config, out_dir): ...
+
+        def generate(self, base, artifact, prompts, seeds, config): ...
+
+    with pytest.raises(ActionBenchError) as error:
+        Confused().key_settings(MethodConfig())
+    assert str(error.value) == (
+        "method confused declares that training reads 'seed', which is not one of its generation settings "
+        "(num_inference_steps, guidance_scale, generation_batch_size): name only fields declared with "
+        "generation_setting() in training_reads.")
