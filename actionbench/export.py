@@ -156,7 +156,8 @@ def scores_table(scores: list[dict[str, Any]]) -> str:
     for row in scores:
         arrow = "higher is better" if row["higher_is_better"] else "lower is better"
         ci = "–" if math.isnan(row["mean"]) else f"[{_value(row['ci_low'], row['kind'])}, {_value(row['ci_high'], row['kind'])}]"
-        lines.append(f"| {row['label']} | {_value(row['mean'], row['kind'])} | {ci} | {row['n']} | {arrow} |")
+        name = row["label"] if row["label"] == row["score"] else f"{row['label']} (`{row['score']}`)"
+        lines.append(f"| {name} | {_value(row['mean'], row['kind'])} | {ci} | {row['n']} | {arrow} |")
     return "\n".join(lines) + "\n"
 
 

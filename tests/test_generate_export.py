@@ -104,7 +104,7 @@ def test_export_writes_a_model_card_whose_snippet_runs_without_the_suite(run_dir
     header = board[0]
     clip_t = next(r for r in board if r[header.index("score")] == "clip_t" and r[header.index("action")] == ACTION)
     mean, low, high = (float(clip_t[header.index(k)]) for k in ("mean", "ci_low", "ci_high"))
-    assert f"| clip_t | {mean:.3f} | [{low:.3f}, {high:.3f}] | 10 | higher is better |" in card
+    assert f"| CLIP-T (`clip_t`) | {mean:.3f} | [{low:.3f}, {high:.3f}] | 10 | higher is better |" in card
     grid = folder / "samples" / next(p.name for p in (folder / "samples").glob("*-grid-*.png"))
     assert f"![samples](samples/{grid.name})" in card
 
