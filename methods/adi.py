@@ -62,7 +62,8 @@ micro-steps and one mask is computed per optimiser step, so an update moves exac
 of channels; ``mask_on="micro_step"`` keeps the other reading (a mask per micro-step, masked
 gradients averaged, a channel updated when any micro-step kept it).
 
-Ablations (config switches, and registered variants so a board shows them side by side):
+Ablations (config switches, and variants declared in one line each in :mod:`actionbench.methods`,
+so a board shows them side by side):
 ``adi-single-token`` (layerwise=false), ``adi-no-context-mask``, ``adi-no-action-mask``,
 ``adi-no-mask`` (both off: P+'s step with ADI's settings, no triples computed) and
 ``adi-random-mask`` (a random mask with, per identifier, as many kept channels as ADI's mask at
@@ -520,86 +521,3 @@ class ADIMethod(PPlusMethod):
     def artifact_details(self, state: IdentifierTraining) -> dict:
         prompts = state.extra.get("generated_prompts")
         return {"action_different_prompts": prompts} if prompts is not None else {}
-
-
-# ---------------------------------------------------------------------------------------------
-# Registered ablations: same method, other defaults
-
-
-@dataclass
-class ADISingleTokenConfig(ADIConfig):
-    layerwise: bool = False  # ablation: one identifier shared by every layer
-
-
-@dataclass
-class ADINoContextMaskConfig(ADIConfig):
-    context_mask: bool = False  # ablation: the action mask alone
-
-
-@dataclass
-class ADINoActionMaskConfig(ADIConfig):
-    action_mask: bool = False  # ablation: the context mask alone
-
-
-@dataclass
-class ADINoMaskConfig(ADIConfig):
-    context_mask: bool = False  # ablation: no mask (P+'s step with ADI's settings)
-    action_mask: bool = False
-
-
-@dataclass
-class ADIRandomMaskConfig(ADIConfig):
-    random_mask: bool = True  # ablation: random channels, as many per identifier as ADI's mask keeps
-
-
-@METHODS.register("adi-single-token")
-class ADISingleToken(ADIMethod):
-    """ADI ablation: one identifier for all layers instead of one per cross-attention layer."""
-
-    name = "adi-single-token"
-    config_cls = ADISingleTokenConfig
-
-
-@METHODS.register("adi-no-context-mask")
-class ADINoContextMask(ADIMethod):
-    """ADI ablation: no context mask (the action-different pair's mask alone)."""
-
-    name = "adi-no-context-mask"
-    config_cls = ADINoContextMaskConfig
-
-
-@METHODS.register("adi-no-action-mask")
-class ADINoActionMask(ADIMethod):
-    """ADI ablation: no action mask (the context-different pair's mask alone)."""
-
-    name = "adi-no-action-mask"
-    config_cls = ADINoActionMaskConfig
-
-
-@METHODS.register("adi-no-mask")
-class ADINoMask(ADIMethod):
-    """ADI ablation: no gradient mask (layer-wise identifiers, ADI's settings: P+)."""
-
-    name = "adi-no-mask"
-    config_cls = ADINoMaskConfig
-
-
-@METHODS.register("adi-random-mask")
-class ADIRandomMask(ADIMethod):
-    """ADI ablation: a random gradient mask keeping as many channels as ADI's."""
-
-    name = "adi-random-mask"
-    config_cls = ADIRandomMaskConfig
-
-
-@dataclass
-class ADIRendererSamplesConfig(ADIConfig):
-    action_different_source: str = "renderer"  # variant: the mini world's renderer, the anchor's exact figure
-
-
-@METHODS.register("adi-renderer-samples")
-class ADIRendererSamples(ADIMethod):
-    """ADI variant (ActionBench-Mini only): action-different samples drawn by the world's renderer."""
-
-    name = "adi-renderer-samples"
-    config_cls = ADIRendererSamplesConfig
