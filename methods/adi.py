@@ -1,8 +1,9 @@
 r"""ADI, Action-Disentangled Identifier (Huang et al., CVPR 2024): layer-wise identifiers whose
 gradient is masked to the channels that sample triples show to be action-related.
 
-What the authors' poster gives (the paper's body could not be read; see
-``../shared/references/adi-and-actionbench.md`` and ``/work/notes/paper-facts.md``):
+What the authors' poster gives (the paper's body could not be read; the project's reference notes
+on the poster and the ActionBench data, ``../shared/references/adi-and-actionbench.md`` beside the
+repository, are summarised here; ``docs/baselines.md`` gives the training budgets):
 
 - one identifier embedding per cross-attention layer of the UNet ("Layer 1 ... Layer L"); only
   the identifiers are learned, with the textual-inversion objective ||eps - eps_theta(z_t, t, y)||^2;
@@ -53,7 +54,7 @@ Hyperparameters. "paper" means the poster; nothing else of the paper could be re
 | train_batch_size x gradient_accumulation_steps | 1 triple x 4 | paper: not stated; chosen: textual inversion's (diffusers example) |
 | optimiser | AdamW (0.9, 0.999), weight decay 1e-2, constant lr | paper: not stated; chosen: diffusers TI example |
 | initializer_token | "pose" | paper: not stated; chosen: neutral, names no action |
-| resolution | the base's native size (512 on SD 2.1-base) | paper: not stated; chosen |
+| resolution | the base's native size: 768 on SD 2.1, the official protocol's base (512 on SD 2.1-base) | paper: not stated; chosen |
 | inference | 50 steps, guidance 7.5 | the protocol's (P+/ReVersion papers' setting) |
 
 With a batch of B triples, each role's gradient is its mean over the B samples. With gradient
