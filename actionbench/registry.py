@@ -93,7 +93,8 @@ class Registry(Generic[T]):
         """Declare ``name`` as ``parent`` with other defaults: a subclass whose config class fixes
         ``fixes``. Nothing is imported until the variant is used."""
         if not fixes:
-            raise ActionBenchError(f"{self.kind} variant '{name}' fixes no setting", f"name the settings it changes in {parent}")
+            raise ActionBenchError(f"{self.kind} variant '{name}' fixes no setting",
+                                   f"name the settings it changes in {parent}")
         self._check_new(name, f"the variant of {parent}")
         self.entries[name] = Entry(name, description, build=lambda: make_variant(name, parent, self.get(parent),
                                                                                  dict(fixes), description))

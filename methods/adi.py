@@ -521,7 +521,8 @@ class ADIMethod(PPlusMethod):
     def role_losses(self, state: ADITraining, batch: TripleBatch, copies: torch.Tensor) -> torch.Tensor:
         """Every row's denoising loss, row ``r`` of role ``k`` conditioned on ``copies[k]``."""
         size = len(batch.triples)
-        states = encode_with_identifiers(state.pipe, batch.prompts, copies.repeat_interleave(size, dim=0), state.token_id)
+        states = encode_with_identifiers(state.pipe, batch.prompts, copies.repeat_interleave(size, dim=0),
+                                         state.token_id)
         return denoising_loss(state.pipe, state.scheduler, batch.latents, states, batch.timesteps, batch.noise,
                               reduction="none")
 
