@@ -214,7 +214,8 @@ def update(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroLoss]
             keep = kept if keep is None else keep | kept
     if hook is not None and hook.every == "step":
         keep = hook.transform()
-    applied = all(bool(torch.isfinite(p.grad).all()) for p in opt.parameters if p.grad is not None)
+    grads = [p.grad for p in opt.parameters if p.grad is not None]  # one host read, not one per tensor
+    applied = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
     if applied and opt.max_grad_norm is not None:
         opt.scaler.unscale_(opt.optimizer)
         torch.nn.utils.clip_grad_norm_(opt.parameters, opt.max_grad_norm)
