@@ -21,21 +21,11 @@ from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, ScoringContext, score_safely
 from actionbench.methods import METHODS
 from actionbench.plan import Plan, resolve_device
+from actionbench.seeding import seed_all
 from actionbench.store import STAGES, Damage, RunStore, Unit
 
 # Loaded once per process and shared by all metrics: scorer models, cached features.
 _SHARED_SCORING_STATE: dict[str, Any] = {}
-
-
-def _seed_everything(seed: int) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
 
 
 def _action_for(plan: Plan, unit: Unit):
@@ -71,7 +61,7 @@ def run_train(plan: Plan, store: RunStore, unit: Unit) -> bool:
     config = plan.method_configs[unit.method]
     method = METHODS.get(unit.method)(cache_dir=store.cache_dir)
     started = time.perf_counter()
-    _seed_everything(config.seed)
+    seed_all(config.seed)
     base = plan.base.load(device=resolve_device(plan.config.device))
     # Stages run under the unit's lock: any partial artifact here is a killed process's leftover.
     for leftover in store.unit_dir(unit).glob("artifact.partial-*"):

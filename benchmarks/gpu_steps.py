@@ -364,12 +364,11 @@ def _identifier_state(method, pipe, config, size: int):
         install_layerwise_attention,
         token_embedding,
     )
-    from actionbench.methods.p_plus import IdentifierTraining, LossScale
     from actionbench.methods.training import (
         ExemplarSampler,
         apply_memory_options,
         freeze,
-        make_optimizer,
+        optimisation,
         training_scheduler,
     )
 
@@ -381,12 +380,12 @@ def _identifier_state(method, pipe, config, size: int):
     count = len(layer_names) if config.layerwise else 1
     identifiers = torch.nn.Parameter(
         token_embedding(pipe, config.initializer_token).unsqueeze(0).repeat(count, 1).to(pipe.unet.device))
-    return IdentifierTraining(
+    return method.state_cls(
         pipe=pipe, config=config, scheduler=training_scheduler(pipe), latents=random_latents(pipe, size, EXEMPLARS),
         prompts=[CAPTION.format(IDENTIFIER_TOKEN)] * EXEMPLARS, sampler=ExemplarSampler(EXEMPLARS, generator),
         token_id=token_id, layer_names=layer_names, identifiers=identifiers, generator=generator,
-        optimizer=make_optimizer([identifiers], config.learning_rate, config, weight_decay=config.weight_decay),
-        loss_scale=LossScale(enabled=False))
+        optimisation=optimisation([identifiers], config.learning_rate, config, pipe.unet.device,
+                                  weight_decay=config.weight_decay))
 
 
 def p_plus_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
@@ -420,9 +419,9 @@ def adi_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callabl
     config = method_config("adi", loop, size, batch, precision)
     state = _identifier_state(method, pipe, config, size)
     per_exemplar = config.action_different_per_exemplar
-    state.extra.update(generated=random_latents(pipe, size, EXEMPLARS * per_exemplar),
-                       generated_counts=[per_exemplar] * EXEMPLARS,
-                       generated_offsets=[per_exemplar * i for i in range(EXEMPLARS)])
+    state.generated = random_latents(pipe, size, EXEMPLARS * per_exemplar)
+    state.generated_counts = [per_exemplar] * EXEMPLARS
+    state.generated_offsets = [per_exemplar * i for i in range(EXEMPLARS)]
     finish_pipe(pipe, loop)
     if loop.host_syncs:
         return lambda: method.optimization_step(state)
@@ -430,7 +429,7 @@ def adi_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callabl
     # The triples are drawn on the CPU by the method's own code; keeping their latents there and
     # copying each batch from pinned memory keeps the device queue free of host waits.
     state.latents = on_host(state.latents)
-    state.extra["generated"] = on_host(state.extra["generated"])
+    state.generated = on_host(state.generated)
 
     def step() -> None:
         batch_ = method.draw_triple_batch(state)

@@ -1,8 +1,9 @@
 r"""ADI, Action-Disentangled Identifier (Huang et al., CVPR 2024): layer-wise identifiers whose
 gradient is masked to the channels that sample triples show to be action-related.
 
-What the authors' poster gives (the paper's body could not be read; see
-``../shared/references/adi-and-actionbench.md`` and ``/work/notes/paper-facts.md``):
+What the authors' poster gives (the paper's body could not be read; the project's reference notes
+on the poster and the ActionBench data, ``../shared/references/adi-and-actionbench.md`` beside the
+repository, are summarised here; ``docs/baselines.md`` gives the training budgets):
 
 - one identifier embedding per cross-attention layer of the UNet ("Layer 1 ... Layer L"); only
   the identifiers are learned, with the textual-inversion objective ||eps - eps_theta(z_t, t, y)||^2;
@@ -53,7 +54,7 @@ Hyperparameters. "paper" means the poster; nothing else of the paper could be re
 | train_batch_size x gradient_accumulation_steps | 1 triple x 4 | paper: not stated; chosen: textual inversion's (diffusers example) |
 | optimiser | AdamW (0.9, 0.999), weight decay 1e-2, constant lr | paper: not stated; chosen: diffusers TI example |
 | initializer_token | "pose" | paper: not stated; chosen: neutral, names no action |
-| resolution | the base's native size (512 on SD 2.1-base) | paper: not stated; chosen |
+| resolution | the base's native size: 768 on SD 2.1, the official protocol's base (512 on SD 2.1-base) | paper: not stated; chosen |
 | inference | 50 steps, guidance 7.5 | the protocol's (P+/ReVersion papers' setting) |
 
 With a batch of B triples, each role's gradient is its mean over the B samples. With gradient
@@ -62,7 +63,8 @@ micro-steps and one mask is computed per optimiser step, so an update moves exac
 of channels; ``mask_on="micro_step"`` keeps the other reading (a mask per micro-step, masked
 gradients averaged, a channel updated when any micro-step kept it).
 
-Ablations (config switches, and registered variants so a board shows them side by side):
+Ablations (config switches, and variants declared in one line each in :mod:`actionbench.methods`,
+so a board shows them side by side):
 ``adi-single-token`` (layerwise=false), ``adi-no-context-mask``, ``adi-no-action-mask``,
 ``adi-no-mask`` (both off: P+'s step with ADI's settings, no triples computed) and
 ``adi-random-mask`` (a random mask with, per identifier, as many kept channels as ADI's mask at
@@ -91,9 +93,11 @@ from actionbench.methods.base import SAMPLER_SETTINGS, MethodConfig
 from actionbench.registry import Registry
 from actionbench.methods.generation import sample_images
 from actionbench.methods.layerwise import base_identity, encode_with_identifiers
-from actionbench.methods.p_plus import IdentifierTraining, MicroStep, PPlusConfig, PPlusMethod
+from actionbench.methods.p_plus import IdentifierTraining, PPlusConfig, PPlusMethod
 from actionbench.methods.training import (
     ExemplarLatents,
+    GradientHook,
+    MicroLoss,
     autocast,
     denoising_loss,
     encode_images_batched,
@@ -313,6 +317,19 @@ class TripleBatch:
     timesteps: torch.Tensor
 
 
+@dataclass
+class ADITraining(IdentifierTraining):
+    """P+'s training state plus ADI's action-different samples and the per-role identifier copies."""
+
+    generated: ExemplarLatents | None = None  # every exemplar's action-different samples, encoded, flat
+    generated_counts: list[int] | None = None  # per exemplar: how many of them
+    generated_offsets: list[int] | None = None  # per exemplar: where its samples start in ``generated``
+    generated_prompts: list[list[str]] | None = None  # per exemplar: the prompts that made them
+    # One copy of the identifiers per role, a leaf whose .grad the loop's backward passes fill; the
+    # gradient hook reads and clears it (once per step, or per micro-step with mask_on="micro_step").
+    role_copies: torch.Tensor | None = None
+
+
 @METHODS.register("adi")
 class ADIMethod(PPlusMethod):
     """ADI: layer-wise identifiers with gradient masks from context- and action-different triples."""
@@ -321,6 +338,7 @@ class ADIMethod(PPlusMethod):
     paper = ("Huang et al., Learning Disentangled Identifiers for Action-Customized Text-to-Image Generation, "
              "CVPR 2024")
     config_cls = ADIConfig
+    state_cls = ADITraining
     min_exemplars = 2  # the context-different sample is another exemplar
 
     def check(self, action: Action, config: ADIConfig) -> None:
@@ -360,17 +378,17 @@ class ADIMethod(PPlusMethod):
         return SAMPLER_SETTINGS if self.uses_action_different(config) else ()
 
     # -- preparation ---------------------------------------------------------------------------
-    def prepare(self, pipe, action: Action, config: ADIConfig) -> IdentifierTraining:
+    def prepare(self, pipe, action: Action, config: ADIConfig) -> ADITraining:
         # The action-different samples come first, from the untouched base (cached in the run store).
         generated = self.action_different_samples(pipe, action, config) if self.uses_action_different(config) else None
         state = super().prepare(pipe, action, config)
         if generated is not None:
             size = training_resolution(pipe, config)
             flat = [sample for samples in generated for sample in samples]
-            state.extra["generated"] = encode_images_batched(pipe, [square_image(s.image, size) for s in flat])
-            state.extra["generated_counts"] = [len(samples) for samples in generated]
-            state.extra["generated_offsets"] = [sum(len(s) for s in generated[:i]) for i in range(len(generated))]
-            state.extra["generated_prompts"] = [[s.prompt for s in samples] for samples in generated]
+            state.generated = encode_images_batched(pipe, [square_image(s.image, size) for s in flat])
+            state.generated_counts = [len(samples) for samples in generated]
+            state.generated_offsets = [sum(len(s) for s in generated[:i]) for i in range(len(generated))]
+            state.generated_prompts = [[s.prompt for s in samples] for samples in generated]
         return state
 
     def action_different_samples(self, pipe, action: Action, config: ADIConfig) -> list[list[GeneratedSample]]:
@@ -431,53 +449,54 @@ class ADIMethod(PPlusMethod):
                          "seed": sample.seed})
         atomic_write_json(folder / SAMPLES_FILE, rows)  # written last: marks the entry complete
 
-    # -- one optimiser step / one micro-step -----------------------------------------------------
-    def accumulated_gradient(self, state: IdentifierTraining) -> MicroStep:
-        """``mask_on="step"`` (the poster's g is the step's gradient): each role's gradient is averaged
-        over the micro-steps and one mask is computed on those averages, so an update moves exactly the
-        mask's share of channels. ``"micro_step"``: one mask per micro-step, a channel moving when any
-        micro-step kept it (the union, much more than the mask's share)."""
-        config: ADIConfig = state.config
-        if config.mask_on == "micro_step" or self.roles(config) == (ANCHOR,):
-            return super().accumulated_gradient(state)
-        accumulation = config.gradient_accumulation_steps
-        total, losses = None, []
-        for _ in range(accumulation):
-            batch = self.draw_triple_batch(state)
-            gradients, row_losses = self.role_gradients(state, batch)
-            total = gradients / accumulation if total is None else total + gradients / accumulation
-            losses.append(float(row_losses[:len(batch.triples)].mean()))
-        return self.masked_step(total, self.roles(config), sum(losses) / len(losses), state)
+    # -- the loop's micro-step and gradient hook -------------------------------------------------
+    def micro_loss(self, state: ADITraining) -> torch.Tensor | MicroLoss:
+        """A batch of triples: every role's mean denoising loss, summed; the role ``k`` rows are
+        encoded with copy ``k`` of the identifiers, so the backward pass leaves each role's gradient
+        in ``state.role_copies.grad`` (the rows of a batch do not interact in the UNet)."""
+        roles = self.roles(state.config)
+        if roles == (ANCHOR,):
+            return super().micro_loss(state)  # no mask: P+'s step, no triples to pay for
+        batch = self.draw_triple_batch(state)
+        if state.role_copies is None:  # one leaf until the hook reads it: its .grad sums the micro-steps
+            state.role_copies = state.identifiers.detach().unsqueeze(0).repeat(len(roles), 1, 1).requires_grad_(True)
+        losses = self.role_losses(state, batch, state.role_copies)
+        size = len(batch.triples)
+        return MicroLoss(losses.view(len(roles), size).mean(dim=1).sum(), float(losses[:size].detach().mean()))
 
-    def micro_step(self, state: IdentifierTraining) -> MicroStep:
+    def gradient_hook(self, state: ADITraining) -> GradientHook | None:
+        """ADI's mask as the loop's gradient transform. ``mask_on="step"`` (the poster's g is the step's
+        gradient): the loop has averaged each role's gradient over the micro-steps and one mask is
+        computed on those averages, so an update moves exactly the mask's share of channels.
+        ``"micro_step"``: one mask per micro-step, a channel moving when any micro-step kept it (the
+        union, much more than the mask's share)."""
         config: ADIConfig = state.config
         if self.roles(config) == (ANCHOR,):
-            return super().micro_step(state)  # no mask: P+'s step, no triples to pay for
-        batch = self.draw_triple_batch(state)
-        gradients, losses = self.role_gradients(state, batch)
-        return self.masked_step(gradients, batch.roles, float(losses[:len(batch.triples)].mean()), state)
+            return None
+        return GradientHook(lambda: self.masked_gradient(state), every=config.mask_on,
+                            freeze=config.freeze_masked_channels)
 
-    @staticmethod
-    def masked_step(gradients: torch.Tensor, roles: tuple[str, ...], anchor_loss: float,
-                    state: IdentifierTraining) -> MicroStep:
-        """The anchor's gradient on the mask built from the roles' gradients ``(roles, identifiers, dim)``."""
+    def masked_gradient(self, state: ADITraining) -> torch.Tensor:
+        """Add the anchor's gradient on the mask built from the roles' gradients to the identifiers'
+        gradient; return the mask. A non-finite gradient in any role (fp16 overflow) makes the
+        identifiers' gradient infinite, so the loop skips the update."""
+        gradients, state.role_copies = state.role_copies.grad, None
+        roles = self.roles(state.config)
         g = gradients[0]
         g_context = gradients[roles.index(CONTEXT)] if CONTEXT in roles else None
         g_action = gradients[roles.index(ACTION)] if ACTION in roles else None
         keep = gradient_mask(g, g_context, g_action, state.config, state.generator)
-        if not bool(torch.isfinite(gradients).all()):  # fp16 overflow in any role: the update is skipped
-            return MicroStep(torch.full_like(g, float("inf")), keep, anchor_loss)
-        return MicroStep(g * keep, keep, anchor_loss)
+        masked = g * keep if bool(torch.isfinite(gradients).all()) else torch.full_like(g, float("inf"))
+        identifiers = state.identifiers
+        identifiers.grad = masked if identifiers.grad is None else identifiers.grad + masked
+        return keep
 
-    def freezes_masked_channels(self, config: ADIConfig) -> bool:
-        return config.freeze_masked_channels
-
-    def draw_triple_batch(self, state: IdentifierTraining) -> TripleBatch:
+    def draw_triple_batch(self, state: ADITraining) -> TripleBatch:
         """Anchors in TI's epoch order, then their context- and action-different partners."""
         config: ADIConfig = state.config
         roles = self.roles(config)
         anchors = state.sampler.draw(config.train_batch_size).tolist()
-        counts = state.extra.get("generated_counts")
+        counts = state.generated_counts
         triples = sample_triples(anchors, len(state.latents), counts if ACTION in roles else None, state.generator)
         latents, prompts = [], []
         for role in roles:
@@ -490,10 +509,9 @@ class ADIMethod(PPlusMethod):
                 latents.append(state.latents.sample(torch.tensor(indices), state.generator))
                 prompts += [state.prompts[i] for i in indices]
             else:  # the anchor's person doing another action, with the anchor's caption (same context)
-                generated: ExemplarLatents = state.extra["generated"]
-                offsets = state.extra["generated_offsets"]
+                offsets = state.generated_offsets
                 flat = torch.tensor([offsets[t.anchor] + t.action_different for t in triples])
-                latents.append(generated.sample(flat, state.generator))
+                latents.append(state.generated.sample(flat, state.generator))
                 prompts += [state.prompts[t.anchor] for t in triples]
         latents = torch.cat(latents)
         size = len(triples)
@@ -505,106 +523,24 @@ class ADIMethod(PPlusMethod):
             timesteps = sample_timesteps(state.scheduler, len(latents), state.generator)
         return TripleBatch(roles, triples, latents, prompts, noise, timesteps)
 
-    def role_gradients(self, state: IdentifierTraining, batch: TripleBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each role's gradient w.r.t. the identifiers, from one forward and one backward pass.
+    def role_losses(self, state: ADITraining, batch: TripleBatch, copies: torch.Tensor) -> torch.Tensor:
+        """Every row's denoising loss, row ``r`` of role ``k`` conditioned on ``copies[k]``."""
+        size = len(batch.triples)
+        states = encode_with_identifiers(state.pipe, batch.prompts, copies.repeat_interleave(size, dim=0),
+                                         state.token_id)
+        return denoising_loss(state.pipe, state.scheduler, batch.latents, states, batch.timesteps, batch.noise,
+                              reduction="none")
 
-        Returns ``(roles, identifiers, dim)`` gradients (each the mean over the role's rows) and the
-        per-row losses.
-        """
-        count, size = len(batch.roles), len(batch.triples)
-        copies = state.identifiers.detach().unsqueeze(0).repeat(count, 1, 1).requires_grad_(True)
+    def role_gradients(self, state: ADITraining, batch: TripleBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each role's gradient, ``(roles, identifiers, dim)``, from one forward and one backward pass,
+        and the per-row losses: what one micro-step's backward leaves in ``role_copies.grad``, read
+        directly (tests compare it with separate passes; ``benchmarks/gpu_steps.py`` times it)."""
+        copies = state.identifiers.detach().unsqueeze(0).repeat(len(batch.roles), 1, 1).requires_grad_(True)
         with autocast(state.config, state.device):
-            states = encode_with_identifiers(state.pipe, batch.prompts, copies.repeat_interleave(size, dim=0),
-                                             state.token_id)
-            losses = denoising_loss(state.pipe, state.scheduler, batch.latents, states, batch.timesteps,
-                                    batch.noise, reduction="none")
-        scale = state.loss_scale.factor
-        (gradients,) = torch.autograd.grad(losses.view(count, size).mean(dim=1).sum() * scale, copies)
-        return gradients / scale, losses.detach()
+            losses = self.role_losses(state, batch, copies)
+        (gradients,) = torch.autograd.grad(losses.view(len(batch.roles), len(batch.triples)).mean(dim=1).sum(), copies)
+        return gradients, losses.detach()
 
-    def artifact_details(self, state: IdentifierTraining) -> dict:
-        prompts = state.extra.get("generated_prompts")
+    def artifact_details(self, state: ADITraining) -> dict:
+        prompts = state.generated_prompts
         return {"action_different_prompts": prompts} if prompts is not None else {}
-
-
-# ---------------------------------------------------------------------------------------------
-# Registered ablations: same method, other defaults
-
-
-@dataclass
-class ADISingleTokenConfig(ADIConfig):
-    layerwise: bool = False  # ablation: one identifier shared by every layer
-
-
-@dataclass
-class ADINoContextMaskConfig(ADIConfig):
-    context_mask: bool = False  # ablation: the action mask alone
-
-
-@dataclass
-class ADINoActionMaskConfig(ADIConfig):
-    action_mask: bool = False  # ablation: the context mask alone
-
-
-@dataclass
-class ADINoMaskConfig(ADIConfig):
-    context_mask: bool = False  # ablation: no mask (P+'s step with ADI's settings)
-    action_mask: bool = False
-
-
-@dataclass
-class ADIRandomMaskConfig(ADIConfig):
-    random_mask: bool = True  # ablation: random channels, as many per identifier as ADI's mask keeps
-
-
-@METHODS.register("adi-single-token")
-class ADISingleToken(ADIMethod):
-    """ADI ablation: one identifier for all layers instead of one per cross-attention layer."""
-
-    name = "adi-single-token"
-    config_cls = ADISingleTokenConfig
-
-
-@METHODS.register("adi-no-context-mask")
-class ADINoContextMask(ADIMethod):
-    """ADI ablation: no context mask (the action-different pair's mask alone)."""
-
-    name = "adi-no-context-mask"
-    config_cls = ADINoContextMaskConfig
-
-
-@METHODS.register("adi-no-action-mask")
-class ADINoActionMask(ADIMethod):
-    """ADI ablation: no action mask (the context-different pair's mask alone)."""
-
-    name = "adi-no-action-mask"
-    config_cls = ADINoActionMaskConfig
-
-
-@METHODS.register("adi-no-mask")
-class ADINoMask(ADIMethod):
-    """ADI ablation: no gradient mask (layer-wise identifiers, ADI's settings: P+)."""
-
-    name = "adi-no-mask"
-    config_cls = ADINoMaskConfig
-
-
-@METHODS.register("adi-random-mask")
-class ADIRandomMask(ADIMethod):
-    """ADI ablation: a random gradient mask keeping as many channels as ADI's."""
-
-    name = "adi-random-mask"
-    config_cls = ADIRandomMaskConfig
-
-
-@dataclass
-class ADIRendererSamplesConfig(ADIConfig):
-    action_different_source: str = "renderer"  # variant: the mini world's renderer, the anchor's exact figure
-
-
-@METHODS.register("adi-renderer-samples")
-class ADIRendererSamples(ADIMethod):
-    """ADI variant (ActionBench-Mini only): action-different samples drawn by the world's renderer."""
-
-    name = "adi-renderer-samples"
-    config_cls = ADIRendererSamplesConfig

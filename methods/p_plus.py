@@ -7,9 +7,10 @@ caption with that layer's identifier in place of ``{}``, built with the shared m
 :mod:`actionbench.methods.layerwise` (which ADI reuses). Routing is per attention layer (16 on SD
 1.x/2.x), not per UNet block: a block-level routing leaves most tokens untrained.
 
-The training loop (:class:`PPlusMethod`) is written so that ADI only replaces the gradient of one
-micro-step (:meth:`PPlusMethod.micro_step`); everything else (data, optimiser, accumulation,
-artifact) is shared, so ``adi-no-mask`` with P+'s settings *is* P+.
+Training runs the suite's one loop (:mod:`actionbench.methods.training_loop`) on the identifiers;
+ADI changes only the micro-step's loss (:meth:`PPlusMethod.micro_loss`) and adds the loop's
+gradient hook (:meth:`PPlusMethod.gradient_hook`, none for P+); everything else (data, optimiser,
+accumulation, artifact) is shared, so ``adi-no-mask`` with P+'s settings *is* P+.
 
 Hyperparameters (P+ paper: Voynov et al., arXiv 2303.09522, §4.2.2 as quoted by the
 mkshing/prompt-plus-pytorch README; textual inversion's settings from diffusers'
@@ -34,7 +35,7 @@ mkshing/prompt-plus-pytorch README; textual inversion's settings from diffusers'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,22 +58,26 @@ from actionbench.methods.layerwise import (
 from actionbench.methods.training import (
     ExemplarLatents,
     ExemplarSampler,
+    GradientHook,
+    Optimisation,
+    Update,
     apply_memory_options,
-    autocast,
     check_templates,
     check_training_options,
     denoising_loss,
     encode_exemplars,
     fixed_evaluation_loss,
     freeze,
-    make_optimizer,
+    optimisation,
     require_sd_like,
     sample_timesteps,
     scaled_learning_rate,
     seed_all,
+    train_loop,
     training_prompts,
     training_resolution,
     training_scheduler,
+    update,
 )
 
 TRAINING_LOG = "training_log.json"
@@ -92,39 +97,6 @@ class PPlusConfig(MethodConfig):
 
 
 @dataclass
-class MicroStep:
-    """One micro-step's result: the gradient to apply and which channels it may change."""
-
-    gradient: torch.Tensor  # (identifiers, dim)
-    keep: torch.Tensor  # bool, (identifiers, dim): channels this step is allowed to update
-    loss: float  # the anchor's denoising loss
-
-
-@dataclass
-class LossScale:
-    """fp16 on CUDA only: a dynamic loss scale, as ``torch.amp.GradScaler`` keeps one (start 2**16,
-    halve and skip the update on a non-finite gradient, double after 2000 finite updates)."""
-
-    enabled: bool = False
-    value: float = 2.0**16
-    finite_updates: int = 0
-
-    @property
-    def factor(self) -> float:
-        return self.value if self.enabled else 1.0
-
-    def update(self, finite: bool) -> None:
-        if not self.enabled:
-            return
-        if not finite:
-            self.value, self.finite_updates = self.value / 2, 0
-            return
-        self.finite_updates += 1
-        if self.finite_updates == 2000:
-            self.value, self.finite_updates = self.value * 2, 0
-
-
-@dataclass
 class IdentifierTraining:
     """Everything a training step needs, built once by :meth:`PPlusMethod.prepare`."""
 
@@ -138,13 +110,15 @@ class IdentifierTraining:
     layer_names: list[str]
     identifiers: torch.nn.Parameter  # (n, dim): n = layers, or 1 without layer-wise tokens
     generator: torch.Generator
-    optimizer: torch.optim.Optimizer
-    loss_scale: LossScale = field(default_factory=LossScale)
-    extra: dict[str, Any] = field(default_factory=dict)  # a subclass's own data (ADI's triples)
+    optimisation: Optimisation  # AdamW on the identifiers and the loss scale: what the loop updates
 
     @property
     def device(self) -> torch.device:
         return self.pipe.unet.device
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.optimisation.optimizer
 
 
 @METHODS.register("p_plus")
@@ -154,6 +128,7 @@ class PPlusMethod(Method):
     name = "p_plus"
     paper = "Voynov et al., P+: Extended Textual Conditioning in Text-to-Image Generation, arXiv 2303.09522, 2023"
     config_cls = PPlusConfig
+    state_cls = IdentifierTraining  # ADI's adds its generated samples
 
     def check(self, action: Action, config: PPlusConfig) -> None:
         super().check(action, config)
@@ -163,13 +138,12 @@ class PPlusMethod(Method):
     # -- training ------------------------------------------------------------------------------
     def train(self, base, action: Action, config: PPlusConfig, out_dir: Path) -> Path:
         state = self.prepare(base, action, config)
-        log: dict[str, Any] = {"loss": [], "kept_fraction": []}
         start_loss = self.evaluation_loss(state)
-        for _ in range(config.steps):
-            step = self.optimization_step(state)
-            log["loss"].append(step.loss)
-            log["kept_fraction"].append(float(step.keep.float().mean()))
-        log["fixed_evaluation_loss"] = {"start": start_loss, "end": self.evaluation_loss(state)}
+        updates = train_loop(state.optimisation, lambda: self.micro_loss(state), config.steps,
+                             hook=self.gradient_hook(state))
+        log: dict[str, Any] = {"loss": [step.loss for step in updates],
+                               "kept_fraction": [step.kept_fraction for step in updates],
+                               "fixed_evaluation_loss": {"start": start_loss, "end": self.evaluation_loss(state)}}
         save_identifiers(out_dir, state.identifiers, state.layer_names, base, {
             "method": self.name, "action": action.name, "initializer_token": config.initializer_token,
             "settings": self.key_settings(config)["train"], **self.artifact_details(state)})
@@ -190,69 +164,33 @@ class PPlusMethod(Method):
         initial = token_embedding(pipe, config.initializer_token)
         identifiers = torch.nn.Parameter(initial.unsqueeze(0).repeat(count, 1).to(pipe.unet.device))
         lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
-        fp16_on_cuda = config.mixed_precision == "fp16" and pipe.unet.device.type == "cuda"
-        return IdentifierTraining(
+        return self.state_cls(
             pipe=pipe, config=config, scheduler=training_scheduler(pipe),
             latents=encode_exemplars(pipe, action, training_resolution(pipe, config)),
             prompts=training_prompts(action, IDENTIFIER_TOKEN),
             sampler=ExemplarSampler(len(action.exemplars), generator), token_id=token_id,
             layer_names=layer_names, identifiers=identifiers, generator=generator,
-            optimizer=make_optimizer([identifiers], lr, config, weight_decay=config.weight_decay),
-            loss_scale=LossScale(enabled=fp16_on_cuda))
+            optimisation=optimisation([identifiers], lr, config, pipe.unet.device, weight_decay=config.weight_decay))
 
-    def optimization_step(self, state: IdentifierTraining) -> MicroStep:
-        """Accumulate micro-steps, apply the optimiser, and undo any change to channels no micro-step kept.
+    def optimization_step(self, state: IdentifierTraining) -> Update:
+        """One update of the loop (tests and benchmarks step it by hand); its ``gradient`` is the one applied."""
+        return update(state.optimisation, lambda: self.micro_loss(state), hook=self.gradient_hook(state),
+                      keep_gradient=True)
 
-        The undo makes a masked channel's update exactly zero; without it AdamW's momentum and
-        weight decay would still move channels whose gradient was masked.
-        """
-        identifiers = state.identifiers
-        before = identifiers.detach().clone()
-        step = self.accumulated_gradient(state)
-        finite = bool(torch.isfinite(step.gradient).all())
-        state.loss_scale.update(finite)
-        if not finite:  # fp16 overflow: skip this update, as GradScaler does
-            return MicroStep(torch.zeros_like(step.gradient), torch.zeros_like(step.keep), step.loss)
-        identifiers.grad = step.gradient
-        state.optimizer.step()
-        state.optimizer.zero_grad(set_to_none=True)
-        if self.freezes_masked_channels(state.config):
-            with torch.no_grad():
-                identifiers[~step.keep] = before[~step.keep]
-        return step
-
-    def accumulated_gradient(self, state: IdentifierTraining) -> MicroStep:
-        """The optimiser step's gradient: the mean of ``gradient_accumulation_steps`` micro-steps;
-        a channel is kept when any micro-step kept it (ADI may instead mask the step's gradient)."""
-        total = torch.zeros_like(state.identifiers)
-        keep = torch.zeros_like(state.identifiers, dtype=torch.bool)
-        losses = []
-        accumulation = state.config.gradient_accumulation_steps
-        for _ in range(accumulation):
-            micro = self.micro_step(state)
-            total += micro.gradient / accumulation
-            keep |= micro.keep
-            losses.append(micro.loss)
-        return MicroStep(total, keep, sum(losses) / len(losses))
-
-    def micro_step(self, state: IdentifierTraining) -> MicroStep:
-        """P+: the denoising loss of a batch of exemplars, every channel kept."""
+    def micro_loss(self, state: IdentifierTraining) -> torch.Tensor:
+        """P+: the denoising loss of a batch of exemplars (the loop runs it under autocast)."""
         config = state.config
         indices = state.sampler.draw(config.train_batch_size)
         latents = state.latents.sample(indices, state.generator)
         noise = torch.randn(latents.shape, generator=state.generator)
         timesteps = sample_timesteps(state.scheduler, len(indices), state.generator)
-        with autocast(config, state.device):
-            states = encode_with_identifiers(state.pipe, [state.prompts[i] for i in indices.tolist()],
-                                             state.identifiers, state.token_id)
-            loss = denoising_loss(state.pipe, state.scheduler, latents, states, timesteps, noise)
-        (gradient,) = torch.autograd.grad(loss * state.loss_scale.factor, state.identifiers)
-        gradient = gradient / state.loss_scale.factor
-        return MicroStep(gradient, torch.ones_like(gradient, dtype=torch.bool), float(loss.detach()))
+        states = encode_with_identifiers(state.pipe, [state.prompts[i] for i in indices.tolist()],
+                                         state.identifiers, state.token_id)
+        return denoising_loss(state.pipe, state.scheduler, latents, states, timesteps, noise)
 
-    def freezes_masked_channels(self, config: PPlusConfig) -> bool:
-        """Whether channels no micro-step kept stay exactly as they were (P+ keeps every channel)."""
-        return True
+    def gradient_hook(self, state: IdentifierTraining) -> GradientHook | None:
+        """The loop's gradient transform; P+ keeps every channel (ADI masks)."""
+        return None
 
     def artifact_details(self, state: IdentifierTraining) -> dict[str, Any]:
         """Extra manifest entries a subclass records (ADI: its action-different prompts)."""

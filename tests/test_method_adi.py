@@ -79,15 +79,15 @@ def test_a_triple_batch_respects_the_definitions(tiny_pipe, action):
     method = ADIMethod()
     state = method.prepare(tiny_pipe, action, fast_config(train_batch_size=2))
     zero = lambda latents: ExemplarLatents(latents.mean, torch.zeros_like(latents.std))  # noqa: E731
-    state.latents, state.extra["generated"] = zero(state.latents), zero(state.extra["generated"])
+    state.latents, state.generated = zero(state.latents), zero(state.generated)
     batch = method.draw_triple_batch(state)
     assert batch.roles == (ANCHOR, CONTEXT, ACTION)
-    offsets = state.extra["generated_offsets"]
+    offsets = state.generated_offsets
     for row, triple in enumerate(batch.triples):
         anchor, context, action_row = row, 2 + row, 4 + row  # role-major rows
         assert torch.equal(batch.latents[anchor], state.latents.mean[triple.anchor])
         assert torch.equal(batch.latents[context], state.latents.mean[triple.context_different])
-        generated = state.extra["generated"].mean[offsets[triple.anchor] + triple.action_different]
+        generated = state.generated.mean[offsets[triple.anchor] + triple.action_different]
         assert torch.equal(batch.latents[action_row], generated)  # the anchor's person doing another action
         assert batch.prompts[anchor] == state.prompts[triple.anchor]
         assert batch.prompts[context] == state.prompts[triple.context_different]
@@ -204,7 +204,7 @@ def test_batched_gradients_and_mask_agree_with_three_separate_backward_passes(ti
 
     mask = hand_mask(*reference.numpy(), config.beta)
     method.draw_triple_batch = lambda state: batch
-    step = method.micro_step(state)
+    step = method.optimization_step(state)  # one micro-step per update: the micro-step's gradient, masked
     assert np.array_equal(step.keep.numpy(), mask)
     expected = reference[0] * torch.from_numpy(mask)
     assert float((step.gradient - expected).abs().max()) <= 1e-5 * scale
@@ -253,17 +253,19 @@ def test_with_accumulation_an_update_moves_the_masks_share_not_the_union(tiny_pi
 def test_the_step_mask_is_computed_on_the_accumulated_gradients(tiny_pipe, action):
     method = ADIMethod()
     state = method.prepare(tiny_pipe, action, fast_config(gradient_accumulation_steps=3))
-    seen, real = [], method.role_gradients
+    batches, draw = [], method.draw_triple_batch
 
-    def recording(state, batch):
-        gradients, losses = real(state, batch)
-        seen.append(gradients)
-        return gradients, losses
+    def recording(state):
+        batches.append(draw(state))
+        return batches[-1]
 
-    method.role_gradients = recording
-    step = method.accumulated_gradient(state)
-    assert len(seen) == 3
-    mean = sum(seen) / 3
+    method.draw_triple_batch = recording
+    start = state.identifiers.detach().clone()
+    step = method.optimization_step(state)
+    assert len(batches) == 3
+    with torch.no_grad():  # each micro-step's role gradients, computed apart where the step started
+        state.identifiers.copy_(start)
+    mean = sum(method.role_gradients(state, batch)[0] for batch in batches) / 3
     expected = torch.from_numpy(hand_mask(*mean.numpy(), 0.5))
     assert torch.equal(step.keep, expected)
     assert torch.allclose(step.gradient, mean[0] * expected, atol=1e-8)
@@ -345,7 +347,7 @@ def test_adi_trains_on_rendered_samples(tiny_pipe, mini_cheer, monkeypatch):
     samples = method.action_different_samples(tiny_pipe, mini_cheer, config)
     assert [s.other_action for s in samples[3]] == ["standing", "kicking"]
     state = method.prepare(tiny_pipe, mini_cheer, config)
-    assert len(state.extra["generated"].mean) == 2 * len(mini_cheer.exemplars)
+    assert len(state.generated.mean) == 2 * len(mini_cheer.exemplars)
     step = method.optimization_step(state)
     assert 0 < int(step.keep.sum()) < step.keep.numel()
 
@@ -377,7 +379,7 @@ def test_no_action_mask_needs_no_generated_samples(tiny_pipe, action, monkeypatc
     monkeypatch.setattr(ADIMethod, "action_different_samples", lambda *a: pytest.fail("generated samples"))
     method = METHODS.get("adi-no-action-mask")()
     state = method.prepare(tiny_pipe, action, fast_config(action_mask=False))
-    assert method.micro_step(state).keep.sum(dim=1).tolist() == [16] * 6  # the context mask keeps half of 32
+    assert method.optimization_step(state).keep.sum(dim=1).tolist() == [16] * 6  # the context mask keeps half of 32
 
 
 # -- training -----------------------------------------------------------------------------------
