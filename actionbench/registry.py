@@ -112,7 +112,7 @@ class Registry(Generic[T]):
             if name not in valid:
                 raise unknown_name(self.kind, name, valid)
         if not names:
-            raise ActionBenchError(f"no {self.kind} given", f"name at least one, or 'all'")
+            raise ActionBenchError(f"no {self.kind} given", "name at least one, or 'all'")
         return list(dict.fromkeys(names))
 
     def _load_plugins(self) -> None:
