@@ -31,6 +31,7 @@ class Entry:
     def load(self) -> Any:
         """Import the target; a module registers its entries with the decorator as it is imported."""
         if self.obj is None:
+            assert self.target is not None  # an entry holds its object or the target to import it from
             module_name, _, attribute = self.target.partition(":")
             try:
                 module = importlib.import_module(module_name)
