@@ -138,7 +138,8 @@ def legibility_scores(images, rows: list[tuple[str, str, str, str]], judge, back
         scores[head] = float(np.mean([names[j] == row[column] for j, row in zip(judged[head], rows)]))
     for action in actions:
         number = list(HELD_IN_ACTIONS).index(action)
-        exemplars: list[Pose | None] = [truth_pose(render(random_spec(7_000_000 + 100 * number + k, pose_name=action)).joints)
+        exemplars: list[Pose | None]
+        exemplars = [truth_pose(render(random_spec(7_000_000 + 100 * number + k, pose_name=action)).joints)
                      for k in range(POSE_EXEMPLARS)]
         chosen = [im for im, row in zip(images, rows) if row[3] == action]
         scores[f"oks_{action}"] = float(pose_agreements(backend, chosen, exemplars).mean())
@@ -254,7 +255,8 @@ def held_out_bars(seed: int, steps: int, guidance: float) -> list[Bar]:
               for a in text]]
 
 
-def run_quality(images: int = 200, seed: int = 0, threads: int | None = None, skip: set[str] | frozenset[str] = frozenset()) -> int:
+def run_quality(images: int = 200, seed: int = 0, threads: int | None = None,
+                skip: set[str] | frozenset[str] = frozenset()) -> int:
     from actionbench.data import get_benchmark
 
     if threads:

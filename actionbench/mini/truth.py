@@ -52,7 +52,8 @@ def autoencode(vae, images: list[Image.Image]) -> list[Image.Image]:
     if not images:
         return []
     size = vae.config.sample_size if isinstance(vae.config.sample_size, int) else images[0].width
-    arrays = np.stack([np.asarray(i.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), np.float32) for i in images])
+    resample = Image.Resampling.BICUBIC
+    arrays = np.stack([np.asarray(i.convert("RGB").resize((size, size), resample), np.float32) for i in images])
     pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2) / 127.5 - 1.0
     parameter = next(vae.parameters())
     with torch.no_grad():
