@@ -13,7 +13,7 @@ worked example that the tests reproduce).
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Hashable, Iterable, Sequence
 
 
@@ -55,7 +55,7 @@ def krippendorff_alpha_nominal(units: Iterable[Iterable[Hashable]]) -> float:
     D_o = sum_{c != k} o_ck / n, D_e = sum_{c != k} n_c n_k / (n (n - 1)).
     NaN when no item has two labels (one rater) or when only one label occurs (D_e = 0).
     """
-    coincidences: Counter[tuple[Hashable, Hashable]] = Counter()
+    coincidences: defaultdict[tuple[Hashable, Hashable], float] = defaultdict(float)
     for unit in units:
         labels = [label for label in unit if not _missing(label)]
         m = len(labels)
@@ -67,7 +67,7 @@ def krippendorff_alpha_nominal(units: Iterable[Iterable[Hashable]]) -> float:
                 pairs = n_c * (n_c - 1) if c == k else n_c * n_k
                 if pairs:
                     coincidences[(c, k)] += pairs / (m - 1)
-    totals: Counter[Hashable] = Counter()
+    totals: defaultdict[Hashable, float] = defaultdict(float)
     for (c, _), weight in coincidences.items():
         totals[c] += weight
     n = sum(totals.values())

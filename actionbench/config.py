@@ -20,7 +20,10 @@ import yaml
 from actionbench.errors import ActionBenchError
 from actionbench.perception.settings import ScorerConfig  # RunConfig.scorers; defined with the models it chooses
 
-T = TypeVar("T")
+if typing.TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # from_dict and merge take dataclasses
 
 
 @dataclass
@@ -78,7 +81,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
     values = {}
     for name, value in data.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = from_dict(hint, value, f"{where}.{name}")
         else:
             values[name] = coerce(value, hint, f"{where}.{name}")

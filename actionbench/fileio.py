@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -74,7 +75,7 @@ def free_space(path: Path) -> str:
 OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def write_problem(path: Path, error: OSError, needed: int | None = None) -> str:
+def write_problem(path: Path | str, error: OSError, needed: int | None = None) -> str:
     """One line for an ``OSError`` met while writing ``path``: what, where, and the free space."""
     if error.errno in OUT_OF_SPACE:
         need = f", {human_size(needed)} needed" if needed else ""
@@ -213,7 +214,7 @@ class DirectoryLock:
 
     def __init__(self, folder: Path, name: str = ".lock"):
         self.path = Path(folder) / name
-        self._handle = None
+        self._handle: typing.TextIO | None = None
 
     def acquire(self) -> "DirectoryLock":
         try:

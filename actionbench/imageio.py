@@ -32,8 +32,8 @@ def open_rgb(path: str | Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                return to_rgb(image)
+                upright = ImageOps.exif_transpose(image)
+                return to_rgb(upright)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ActionBenchError(f"image {path} is too large ({_one_line(error)})",
                                f"downscale it below {MAX_PIXELS:,} pixels") from error

@@ -21,7 +21,7 @@ PACKAGES = ("torch", "diffusers", "transformers", "open_clip_torch", "mediapipe"
 
 
 def package_versions() -> dict[str, str | None]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)

@@ -40,6 +40,7 @@ class Entry:
         if self.obj is None and self.build is not None:
             self.obj = self.build()
         if self.obj is None:
+            assert self.target is not None  # an entry holds its object or the target to import it from
             module_name, _, attribute = self.target.partition(":")
             try:
                 module = importlib.import_module(module_name)
@@ -147,7 +148,7 @@ class Registry(Generic[T]):
             if name not in valid:
                 raise unknown_name(self.kind, name, valid)
         if not names:
-            raise ActionBenchError(f"no {self.kind} given", f"name at least one, or 'all'")
+            raise ActionBenchError(f"no {self.kind} given", "name at least one, or 'all'")
         return list(dict.fromkeys(names))
 
     def _load_plugins(self) -> None:

@@ -227,7 +227,7 @@ def write_samples(trained: TrainedUnit, request: SampleRequest, images: list[Ima
     return written
 
 
-def _font() -> ImageFont.ImageFont:
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=GRID_LABEL_PX - 4)
     except TypeError:  # Pillow < 10.1

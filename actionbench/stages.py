@@ -138,6 +138,7 @@ def run_score(plan: Plan, store: RunStore, unit: Unit) -> bool:
         return False
     store.invalidate(unit, "score")
     started = time.perf_counter()
+    assert unit.action is not None  # only plan.units (a method on an action) have a score key
     action = plan.actions[unit.action]
     subjects = {s.name: s for s in plan.benchmark.protocol.subjects}
     rows: list[dict[str, Any]] = []

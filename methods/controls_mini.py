@@ -65,7 +65,7 @@ class _WorldControl(Method):
                                        "use the mini benchmark's protocol subjects")
             rendered.append(render_instance(self.drawn_action(info["action"], seed), factors, seed, self.salt))
         decoded = autoencode(base.vae, rendered)
-        return [image.resize((info["size"],) * 2, Image.BICUBIC) if image.width != info["size"] else image
+        return [image.resize((info["size"],) * 2, Image.Resampling.BICUBIC) if image.width != info["size"] else image
                 for image in decoded]
 
 

@@ -5,9 +5,11 @@ with ``@METRICS.register(name)``. Third-party metrics use the entry-point group
 ``actionbench.metrics`` or ``actionbench run --plugins my_metric.py``.
 """
 
+from typing import Any
+
 from actionbench.registry import Registry
 
-METRICS = Registry("metric")
+METRICS: Registry[Any] = Registry("metric")
 
 _BUILTIN: list[tuple[str, str, str]] = [
     ("pose", "pose", "pose agreement: torso-scaled OKS to the nearest exemplar pose (no person = 0), detection rate"),

@@ -102,7 +102,7 @@ def format_table(comparison: pd.DataFrame) -> str:
         return "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     title = (f"Paired comparison {a} vs {b}: mean of {a} - {b} over images with the same action, subject and "
              f"seed; 95% bootstrap CI; two-sided paired permutation p. Judgements in % (differences in points).")
-    return "\n".join([title, render(header), render(["-" * w for w in widths])] + [render(l) for l in lines])
+    return "\n".join([title, render(header), render(["-" * w for w in widths])] + [render(line) for line in lines])
 
 
 def write_comparison_csv(comparison: pd.DataFrame, path: Path, raw: bool = False) -> Path:

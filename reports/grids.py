@@ -41,7 +41,7 @@ class Grid:
     cell_px: int
 
 
-def _font() -> ImageFont.ImageFont:
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=FONT_PX)
     except TypeError:  # Pillow < 10.1 has only the fixed bitmap font

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,7 @@ class HumanRatings:
         return self.answers.empty
 
 
-def load_ratings(run_dirs: list[str | Path]) -> HumanRatings | None:
+def load_ratings(run_dirs: Sequence[str | Path]) -> HumanRatings | None:
     """The ratings of every run that has a study; None when no run has any."""
     rows, judgements, stale, raters, found = [], 0, 0, set(), False
     for run_dir in run_dirs:

@@ -87,7 +87,8 @@ def column_labels(scores: list[str], infos: dict[str, dict[str, Any]]) -> dict[s
     labels = {}
     for score, role in roles.items():
         unique = role is not None and list(roles.values()).count(role) == 1
-        labels[score] = PAPER_JUDGEMENTS[role] if unique else (infos.get(score, {}).get("label") or score)
+        labels[score] = (PAPER_JUDGEMENTS[role] if unique and role is not None
+                         else (infos.get(score, {}).get("label") or score))
     return labels
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -34,7 +34,7 @@ class RunData:
         return ", ".join(labels)
 
 
-def load_runs(run_dirs: list[str | Path]) -> RunData:
+def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
     if not run_dirs:
         raise ActionBenchError("no run directory given", "pass the folder of a run, e.g. runs/latest")
     score_frames, image_frames, infos, manifests, descriptions = [], [], {}, {}, {}

@@ -60,7 +60,10 @@ def test_steering_loss_is_multi_instance_infonce_with_gradient_on_the_token_only
     loss = steer(prompts)
     weight = pipe.text_encoder.get_input_embeddings().weight.detach()
     relation = F.normalize(weight[token_id], dim=0)
-    similarity = lambda ids: torch.stack([relation @ F.normalize(weight[i], dim=0) for i in ids]) / 0.07
+
+    def similarity(ids):
+        return torch.stack([relation @ F.normalize(weight[i], dim=0) for i in ids]) / 0.07
+
     positive, negative = similarity(positive_ids), similarity(negatives.tolist())
     expected = -torch.log(positive.exp().sum() / (positive.exp().sum() + negative.exp().sum()))
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)

@@ -6,9 +6,11 @@ any executor can be killed and the run resumed by any other. Entries are lazy: R
 imported only when their executor is chosen (``pip install 'actionbench[ray]'`` / ``'[slurm]'``).
 """
 
+from typing import Any
+
 from actionbench.registry import Registry
 
-EXECUTORS = Registry("executor")
+EXECUTORS: Registry[Any] = Registry("executor")
 EXECUTORS.lazy("local", "actionbench.executors.local",
                "this machine: in this process, or --workers N processes (one GPU each where there are GPUs)")
 EXECUTORS.lazy("ray", "actionbench.executors.ray",

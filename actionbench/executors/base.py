@@ -333,7 +333,7 @@ class DataflowExecutor(Executor):
     def run(self, graph: JobGraph, task: StageTask) -> dict[Job, str | None]:
         results: dict[Job, str | None] = {}
         skipped: set[Job] = set()
-        lost = Counter()
+        lost: Counter[Job] = Counter()
         pending = graph.jobs()
         running: dict[Future, Job] = {}
         progress = StageProgress(graph)
@@ -359,10 +359,9 @@ class DataflowExecutor(Executor):
                         if lost[job] <= self.config.retries:
                             pending.insert(0, job)
                             continue
-                        results[job] = f"worker lost: {describe_exception(problem)}"
-                        unrecorded = RunStore(task.run_dir).mark_failed(job.unit, job.stage, results[job], lost[job])
-                        if unrecorded:
-                            results[job] += f" (and {unrecorded})"
+                        message = f"worker lost: {describe_exception(problem)}"
+                        unrecorded = RunStore(task.run_dir).mark_failed(job.unit, job.stage, message, lost[job])
+                        results[job] = f"{message} (and {unrecorded})" if unrecorded else message
                     progress.update(job, results[job])
         finally:
             for future in running:

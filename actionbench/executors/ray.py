@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from actionbench.config import RunConfig
 from actionbench.errors import ActionBenchError
@@ -85,7 +86,7 @@ class RayExecutor(DataflowExecutor):
         self.gpus = self.settings.gpus_per_task if self.settings.gpus_per_task is not None else float(has_gpus)
         self.score_gpus = self.settings.score_gpus if self.settings.score_gpus is not None else self.gpus
         self._remote = ray.remote(run_with_retries)
-        self._task_ref = None
+        self._task_ref: tuple[StageTask, Any] | None = None  # (task, its object reference)
 
     def submit(self, job: Job, task: StageTask) -> Future:
         if self._task_ref is None or self._task_ref[0] is not task:

@@ -101,7 +101,7 @@ class SlurmExecutor(StagewiseExecutor):
     def run_stage(self, stage: str, units: list[Unit], task: StageTask) -> dict[Unit, str | None]:
         """Submit one array for the stage's units; resubmit units whose job was lost, up to --retries times."""
         results: dict[Unit, str | None] = {}
-        lost = Counter()
+        lost: Counter[Unit] = Counter()
         todo = list(units)
         gpus = self.score_gpus if stage == "score" else self.gpus
         size = self.own_settings.units_per_task

@@ -87,6 +87,7 @@ def render_dataset(kind: str, count: int, start: int = 0, progress: bool = False
     from actionbench.mini.scenes import arm_states, orientation
 
     n = count
+    columns: dict[str, np.ndarray]
     columns = dict(images=np.zeros((n, 32, 32, 3), np.uint8), joints=np.zeros((n, 17, 2), np.float32),
                    masks=np.zeros((n, 32, 32), np.uint8), species=np.zeros(n, np.int64),
                    colour=np.zeros(n, np.int64), scene=np.zeros(n, np.int64), pose=np.zeros(n, np.int64),

@@ -85,7 +85,7 @@ def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: f
     return sample_images(pipe, prompts, seeds, config)
 
 
-def pose_agreements(backend, images, exemplars: list[Pose]) -> np.ndarray:
+def pose_agreements(backend, images, exemplars: list[Pose | None]) -> np.ndarray:
     """The suite's pose metric (functional form) of each image; 0 where no figure is found."""
     from actionbench.metrics.pose import pose_agreement
 
@@ -138,6 +138,7 @@ def legibility_scores(images, rows: list[tuple[str, str, str, str]], judge, back
         scores[head] = float(np.mean([names[j] == row[column] for j, row in zip(judged[head], rows)]))
     for action in actions:
         number = list(HELD_IN_ACTIONS).index(action)
+        exemplars: list[Pose | None]
         exemplars = [truth_pose(render(random_spec(7_000_000 + 100 * number + k, pose_name=action)).joints)
                      for k in range(POSE_EXEMPLARS)]
         chosen = [im for im, row in zip(images, rows) if row[3] == action]
@@ -254,7 +255,8 @@ def held_out_bars(seed: int, steps: int, guidance: float) -> list[Bar]:
               for a in text]]
 
 
-def run_quality(images: int = 200, seed: int = 0, threads: int | None = None, skip: set[str] = frozenset()) -> int:
+def run_quality(images: int = 200, seed: int = 0, threads: int | None = None,
+                skip: set[str] | frozenset[str] = frozenset()) -> int:
     from actionbench.data import get_benchmark
 
     if threads:

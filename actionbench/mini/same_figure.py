@@ -75,6 +75,7 @@ class SameFigureSource:
         images, descriptions = [], []
         for other, seed in zip(others, seeds):
             name = held_in_action(other)
+            assert name is not None  # check() turned away every phrase that names no held-in action
             pose = action_pose(name, np.random.default_rng([seed, 17]), INSTANCE_LIMB_SPREAD)
             images.append(Image.fromarray(render(dataclasses.replace(spec, pose_name=name, pose=pose)).image))
             descriptions.append(f"rendered: the exemplar's figure {HELD_IN_ACTIONS[name][0]}")

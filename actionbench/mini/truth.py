@@ -52,7 +52,8 @@ def autoencode(vae, images: list[Image.Image]) -> list[Image.Image]:
     if not images:
         return []
     size = vae.config.sample_size if isinstance(vae.config.sample_size, int) else images[0].width
-    arrays = np.stack([np.asarray(i.convert("RGB").resize((size, size), Image.BICUBIC), np.float32) for i in images])
+    resample = Image.Resampling.BICUBIC
+    arrays = np.stack([np.asarray(i.convert("RGB").resize((size, size), resample), np.float32) for i in images])
     pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2) / 127.5 - 1.0
     parameter = next(vae.parameters())
     with torch.no_grad():
@@ -122,8 +123,8 @@ def mini_truth(benchmark, actions: list[str], seeds: tuple[int, ...] = TRUTH_SEE
     from actionbench.metrics.judge_validation import TruthLevel
     from actionbench.mini.benchmark import subject_factors
 
-    subjects = [subject_factors(s.text) for s in benchmark.protocol.subjects]
-    subjects = [s for s in subjects if s is not None]
+    factors = [subject_factors(s.text) for s in benchmark.protocol.subjects]
+    subjects = [s for s in factors if s is not None]
     vae = resolve_base_model(benchmark.defaults.get("base_model", "mini")).load("cpu").vae
     rendered = truth_images(actions, subjects, list(seeds), render_instance)
     flat = [image for name in actions for image in rendered[name]]

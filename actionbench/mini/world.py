@@ -160,6 +160,7 @@ def caption(facts: CaptionFacts, rng: np.random.Generator, *, drop_colour: float
             parts.append(arm_phrase(*facts.arms))
         action = " ".join(parts) or None
     scene = SCENE_PHRASES[facts.scene] if rng.random() >= drop_scene else None
+    words: list[str | None]
     if action and scene and rng.random() < 0.5:  # both orders: "a cat waving on a beach", "a cat on a beach waving"
         words = [subject, scene, action]
     else:

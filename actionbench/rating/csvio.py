@@ -149,7 +149,9 @@ def parse_ratings(study: Study, path: Path, rater: str | None = None) -> list[Ju
         if found:
             problems.extend(found)
             continue
-        judgements.append(Judgement(image=image_id, rater=name, action=answers["action"], subject=answers["subject"],
+        action, subject = answers["action"], answers["subject"]
+        assert action is not None and subject is not None  # a None answer was reported above
+        judgements.append(Judgement(image=image_id, rater=name, action=action, subject=subject,
                                     time=row.get("time") or stamp, source=f"import:{path.name}"))
     if problems:
         raise ImportProblems(path, problems)

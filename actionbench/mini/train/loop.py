@@ -121,6 +121,7 @@ class Trainer:
     def _update_ema(self) -> None:
         if not self.ema:
             return
+        assert self.settings.ema_decay is not None  # self.ema exists only when it is set
         decay = min(self.settings.ema_decay, (1 + self.step) / (10 + self.step))
         for name, module in self.modules.items():
             for ema_p, p in zip(self.ema[name].parameters(), module.parameters()):
