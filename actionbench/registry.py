@@ -162,7 +162,7 @@ class Registry(Generic[T]):
         self._plugins_loaded = True
 
 
-def make_variant(name: str, parent_name: str, parent: type, fixes: dict[str, Any], description: str) -> type:
+def make_variant(name: str, parent_name: str, parent: Any, fixes: dict[str, Any], description: str) -> Any:
     """``parent`` with its config's defaults replaced by ``fixes``, under the name ``name``.
 
     The variant is an ordinary subclass (so ``isinstance`` and every override still hold) whose

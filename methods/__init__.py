@@ -8,9 +8,14 @@ settings it fixes, one line each below, built from its parent on first use. Thir
 the entry-point group ``actionbench.methods`` or ``actionbench run --plugins my_method.py``.
 """
 
+from typing import TYPE_CHECKING
+
 from actionbench.registry import Registry
 
-METHODS: Registry[type] = Registry("method", base="actionbench.methods.base:Method")
+if TYPE_CHECKING:  # at run time the registry checks the base itself, lazily (listing imports no torch)
+    from actionbench.methods.base import Method
+
+METHODS: "Registry[type[Method]]" = Registry("method", base="actionbench.methods.base:Method")
 
 _BUILTIN = [
     ("text", "text", "no training: the action written out in words (the paper's Stable Diffusion row)"),

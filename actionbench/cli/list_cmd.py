@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actionbench.registry import Registry
 
 
 def add_parser(subparsers) -> None:
@@ -32,15 +37,16 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(what: str):
-    if what == "methods":
-        from actionbench.methods import METHODS as registry
-    elif what == "metrics":
-        from actionbench.metrics import METRICS as registry
-    elif what == "benchmarks":
-        from actionbench.data import BENCHMARKS as registry
-    elif what == "executors":
-        from actionbench.executors import EXECUTORS as registry
-    else:
-        from actionbench.base_models import BASE_MODELS as registry
-    return registry
+# Each listable registry by the word that names it: imported only when asked for.
+REGISTRIES = {
+    "methods": "actionbench.methods:METHODS",
+    "metrics": "actionbench.metrics:METRICS",
+    "benchmarks": "actionbench.data:BENCHMARKS",
+    "executors": "actionbench.executors:EXECUTORS",
+    "base-models": "actionbench.base_models:BASE_MODELS",
+}
+
+
+def _registry(what: str) -> Registry[Any]:
+    module, _, name = REGISTRIES[what].partition(":")
+    return getattr(importlib.import_module(module), name)
