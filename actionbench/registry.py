@@ -69,11 +69,12 @@ class Registry(Generic[T]):
         """Decorator: ``@METHODS.register("adi", "one line")`` on a class or factory."""
 
         def decorate(obj: T) -> T:
+            existing = self.entries.get(name)
+            if existing is None:  # the name first: it becomes a path; then what is registered under it
+                self._check_new(name, f"the registration of {getattr(obj, '__qualname__', obj)!r}")
             self._check_base(name, obj)
             text = description or _first_line(getattr(obj, "__doc__", None))
-            existing = self.entries.get(name)
             if existing is None:
-                self._check_new(name, f"the registration of {getattr(obj, '__qualname__', obj)!r}")
                 self.entries[name] = Entry(name, text, None, obj)
             elif existing.obj is not None and existing.obj is not obj:
                 raise ActionBenchError(f"{self.kind} '{name}' is registered twice", "rename one of them")
