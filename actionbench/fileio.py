@@ -89,6 +89,13 @@ def write_error(path: Path, error: OSError, needed: int | None = None) -> Action
     return ActionBenchError(write_problem(path, error, needed), fix)
 
 
+def resolve_under(path: Path, folder: Path) -> tuple[Path, bool]:
+    """``path`` with every link followed, and whether it stays under ``folder`` (itself resolved, so a
+    folder reached through a link, such as ``runs/latest``, still counts as itself)."""
+    real = Path(path).resolve()
+    return real, real.is_relative_to(Path(folder).resolve())
+
+
 def _process_umask() -> int:
     """The process's umask, read without changing it where the platform says it (Linux)."""
     try:

@@ -33,7 +33,7 @@ from typing import Any
 
 from actionbench import RUN_FORMAT_VERSION
 from actionbench.errors import ActionBenchError
-from actionbench.fileio import atomic_write_json, file_sha256, read_json, read_jsonl, write_problem
+from actionbench.fileio import atomic_write_json, file_sha256, read_json, read_jsonl, resolve_under, write_problem
 
 STAGES = ("train", "generate", "score")
 SHARED_ACTION = "_shared"
@@ -79,10 +79,9 @@ class RunStore:
         Every folder the store hands out goes through here, so neither a hostile name nor a link
         planted in the run can make a stage write or remove anything outside it.
         """
-        root = self.root.resolve()
-        resolved = Path(path).resolve()
-        if resolved != root and not resolved.is_relative_to(root):
-            raise ActionBenchError(f"{path} leads outside the run directory {root} (to {resolved})",
+        resolved, stays = resolve_under(path, self.root)
+        if not stays:
+            raise ActionBenchError(f"{path} leads outside the run directory {self.root.resolve()} (to {resolved})",
                                    "remove the link or name that leads there; nothing was written or removed")
         return path
 

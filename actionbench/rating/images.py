@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
+from actionbench.fileio import resolve_under
 
 EXEMPLAR_PX = 320  # exemplars are shown small beside the image; larger photos are scaled down
 
@@ -36,8 +37,8 @@ class OutsideRun(ActionBenchError):
 def inside(path: Path, folder: Path) -> Path:
     """``path`` with every symlink followed, or ``OutsideRun`` when that leaves ``folder`` (itself resolved,
     so a run reached through a link such as ``runs/latest`` still counts as itself)."""
-    real = Path(path).resolve()
-    if not real.is_relative_to(Path(folder).resolve()):
+    real, stays = resolve_under(path, folder)
+    if not stays:
         raise OutsideRun(f"{path} leads outside the run directory {folder} (to {real})",
                          "replace the link with the image itself, or regenerate it with 'actionbench run'")
     return real
