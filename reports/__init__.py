@@ -19,6 +19,8 @@ class ReportPaths:
     tex: Path | None = None
     comparison_csv: Path | None = None
     comparison_table: str = ""  # the paired comparison for the terminal
+    claims_csv: Path | None = None  # the paper's claims as paired tests (``claims=True``)
+    claims_table: str = ""  # the same for the terminal
     screenshot: Path | None = None
     human_csv: Path | None = None  # human ratings beside the judge (when the run has ratings)
     human_table: str = ""  # the same for the terminal
@@ -26,9 +28,10 @@ class ReportPaths:
 
 
 def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, compare: tuple[str, str] | None = None,
-                screenshot: bool = False, raw_csv: bool = False) -> ReportPaths:
+                screenshot: bool = False, raw_csv: bool = False, claims: bool = False) -> ReportPaths:
     """Write the board (CSV, HTML, per-action grids) into ``out_dir``; optionally the LaTeX table, a
-    paired comparison of two methods and a screenshot of the board (needs chromium + Playwright).
+    paired comparison of two methods, the paper's claims checked as paired tests
+    (:mod:`actionbench.reports.claims`) and a screenshot of the board (needs chromium + Playwright).
     ``raw_csv`` writes CSV cells as they are, without the apostrophe that keeps formulas inert."""
     from actionbench.reports.compare import compare_methods, format_table, write_comparison_csv
     from actionbench.reports.csv_report import write_csv
@@ -54,6 +57,12 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     if comparison is not None:
         paths.comparison_csv = write_comparison_csv(comparison, out_dir / "comparison.csv", raw_csv)
         paths.comparison_table = format_table(comparison)
+    if claims:
+        from actionbench.reports.claims import check_claims, format_claims, write_claims_csv
+
+        claim_table = check_claims(data)
+        paths.claims_csv = write_claims_csv(claim_table, out_dir / "claims.csv", raw_csv)
+        paths.claims_table = format_claims(claim_table, data.infos)
     human = None
     try:
         ratings = human_report.load_ratings(run_dirs)
@@ -71,7 +80,8 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
         human = human_report.display(summary, ratings)
     else:
         (out_dir / "human.csv").unlink(missing_ok=True)  # an older table would show older ratings
-    files = [(p.name, p.name) for p in (paths.csv, paths.human_csv, paths.tex, paths.comparison_csv) if p is not None]
+    files = [(p.name, p.name) for p in (paths.csv, paths.human_csv, paths.tex, paths.comparison_csv, paths.claims_csv)
+             if p is not None]
     write_html(board, data, paths.html, comparison=comparison,
                grid_links={a: p.relative_to(out_dir).as_posix() for a, p in paths.grids.items()}, files=files,
                human=human)

@@ -25,6 +25,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
                         help="paired comparison of methods A and B over the same prompts and seeds "
                              "(A - B per score with a 95%% CI and a p-value; also comparison.csv)")
+    parser.add_argument("--claims", action="store_true",
+                        help="check the ADI paper's claims as paired tests on this run (holds / contradicted / "
+                             "not shown, with 95%% CIs; also claims.csv; docs/reproduction.md)")
     parser.add_argument("--no-screenshot", dest="screenshot", action="store_false",
                         help="do not write leaderboard.png")
     parser.add_argument("--raw-csv", dest="raw_csv", action="store_true", help=RAW_CSV_HELP)
@@ -39,13 +42,16 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path("board"))
     try:
         paths = make_report(run_dirs, out, latex=args.latex, compare=tuple(args.compare) if args.compare else None,
-                            screenshot=args.screenshot, raw_csv=args.raw_csv)
+                            screenshot=args.screenshot, raw_csv=args.raw_csv, claims=args.claims)
     except OSError as error:  # a full disk while drawing a figure or a grid: one line, with the free space
         if error.errno not in OUT_OF_SPACE:
             raise
         raise write_error(Path(error.filename or out), error) from error
     if paths.comparison_table:
         print(paths.comparison_table)
+        print()
+    if paths.claims_table:
+        print(paths.claims_table)
         print()
     if paths.human_table:
         print(paths.human_table)
@@ -55,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     if paths.grids:
         print(f"image grids: {len(paths.grids)} in {next(iter(paths.grids.values())).parent}")
     for label, path in (("human ratings (CSV)", paths.human_csv), ("LaTeX table", paths.tex),
-                        ("comparison (CSV)", paths.comparison_csv),
+                        ("comparison (CSV)", paths.comparison_csv), ("claims (CSV)", paths.claims_csv),
                         ("screenshot", paths.screenshot)):
         if path is not None:
             print(f"{label}: {path}")
