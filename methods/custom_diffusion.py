@@ -211,21 +211,27 @@ class CustomDiffusion(Method):
                 drawn.append((draw_batch(scheduler, prior, config.train_batch_size, generator), None))
             return drawn
 
+        def part_loss(error: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+            if mask is None:
+                return error.mean(dim=(1, 2, 3)).mean()
+            # As the script: summed over latent channels, divided by the one-channel mask's area.
+            return ((error * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1)).mean()
+
+        def errors(batch: DrawnBatch) -> torch.Tensor:
+            prediction, target = prediction_and_target(base, scheduler, batch.latents, encode_prompts(base, batch.prompts),
+                                                       batch.timesteps, batch.noise)
+            return F.mse_loss(prediction.float(), target.float(), reduction="none")
+
         def micro_losses(draws: list[list[MaskedBatch]]) -> torch.Tensor:
-            """Instance loss + prior_loss_weight x prior loss per micro-step, every row in one forward."""
+            """Instance loss + prior_loss_weight x prior loss per micro-step: every row in one forward
+            when fused, else one pass per batch."""
             parts = [part for drawn in draws for part in drawn]
-            batch = DrawnBatch.cat([drawn for drawn, _ in parts])
-            prediction, target = prediction_and_target(base, scheduler, batch.latents,
-                                                       encode_prompts(base, batch.prompts), batch.timesteps, batch.noise)
-            errors = F.mse_loss(prediction.float(), target.float(), reduction="none").split([len(d) for d, _ in parts])
-            means = []
-            for error, (_, mask) in zip(errors, parts):
-                if mask is None:
-                    means.append(error.mean(dim=(1, 2, 3)).mean())
-                else:  # as the script: summed over latent channels, divided by the one-channel mask's area
-                    means.append(((error * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1)).mean())
-            per_step = torch.stack(means).view(len(draws), -1)
-            return per_step[:, 0] + config.prior_loss_weight * per_step[:, 1] if prior is not None else per_step[:, 0]
+            if config.fuse_micro_steps:
+                split = errors(DrawnBatch.cat([drawn for drawn, _ in parts])).split([len(d) for d, _ in parts])
+            else:
+                split = tuple(errors(drawn) for drawn, _ in parts)
+            means = torch.stack([part_loss(error, mask) for error, (_, mask) in zip(split, parts)]).view(len(draws), -1)
+            return means[:, 0] + config.prior_loss_weight * means[:, 1] if prior is not None else means[:, 0]
 
         lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
         if config.scale_lr and prior is not None:

@@ -32,8 +32,8 @@ from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
 from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images
 from actionbench.methods.training import (
-    DrawnBatch, SplitMicroStep, TrainingImages, apply_memory_options, batch_losses, check_templates,
-    check_training_options, draw_batch, encode_images, encode_images_batched, freeze, load_once, part_means,
+    DrawnBatch, SplitMicroStep, TrainingImages, apply_memory_options, check_templates, check_training_options,
+    draw_batch, encode_images, encode_images_batched, freeze, load_once, mean_losses,
     read_artifact_info, require_sd_like, run_updates, scaled_learning_rate, seed_all, training_prompts,
     training_resolution, training_scheduler, write_artifact_info)
 
@@ -91,11 +91,11 @@ def fine_tune(base, images: list[Image.Image], prompts: list[str], config: Dream
         return [draw_batch(scheduler, images, batch, generator) for images in (instance, prior) if images is not None]
 
     def micro_losses(draws: list[list[DrawnBatch]]) -> torch.Tensor:
-        """Instance loss + prior_loss_weight x prior loss per micro-step; every row in one forward, as
-        train_dreambooth.py concatenates the instance and class images into one batch."""
+        """Instance loss + prior_loss_weight x prior loss per micro-step. Fused, every row in one forward
+        (train_dreambooth.py too concatenates the instance and class images into one batch); not, one
+        pass per batch."""
         parts = [part for drawn in draws for part in drawn]
-        means = part_means(batch_losses(base, scheduler, DrawnBatch.cat(parts)), [len(p) for p in parts])
-        means = means.view(len(draws), -1)
+        means = mean_losses(base, scheduler, parts, config.fuse_micro_steps).view(len(draws), -1)
         return means[:, 0] + config.prior_loss_weight * means[:, 1] if prior is not None else means[:, 0]
 
     lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)

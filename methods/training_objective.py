@@ -127,6 +127,14 @@ def part_means(rows: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     return torch.stack([part.mean() for part in rows.split(sizes)])
 
 
+def mean_losses(pipe, scheduler, parts: list[DrawnBatch], together: bool) -> torch.Tensor:
+    """Each drawn part's mean denoising loss, ``(len(parts),)``: every row in one forward pass
+    (``together``), or one pass per part (less memory; each part's loss exactly as on its own)."""
+    if together:
+        return part_means(batch_losses(pipe, scheduler, DrawnBatch.cat(parts)), [len(p) for p in parts])
+    return torch.stack([batch_losses(pipe, scheduler, part).mean() for part in parts])
+
+
 def draw_denoising_loss(pipe, scheduler, images: TrainingImages, batch: int, generator: torch.Generator,
                         timestep_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, list[str]]:
     """One micro-batch: draw it (:func:`draw_batch`); return the per-sample denoising loss and the
