@@ -4,13 +4,14 @@ the default) and one pass per micro-step, and how far the trained parameters end
     OMP_NUM_THREADS=1 python benchmarks/fused_training.py [--updates 8] [--methods textual_inversion,p_plus,adi,dreambooth]
     python benchmarks/fused_training.py --base tiny --updates 2     # the table's shape (its test)
 
-Each method trains on the mini world's action "cheer" with its paper's batch and accumulation (the
-mini world's settings otherwise) on ``--base`` (the shipped mini model by default); every
-update is timed inside the loop (``training_loop.update``), the first left out as warm-up; the median
-and the fastest update are printed (on a shared machine the fastest is the least disturbed). ADI draws its action-different samples from the base ("base"; the source changes
-what is drawn, not the step's cost). ``max |diff|`` is the largest difference between the two runs'
-trained parameters (DreamBooth: the whole UNet; its AdamW steps are lr x sign(g) where a gradient
-entry is near zero, so the bound there is lr per update), ``rel`` the same over the largest entry.
+Each method trains on the mini world's action "cheer" with its paper's settings (batch,
+accumulation, learning rate; not the mini world's budget) on ``--base`` (the shipped mini model by default); every update is
+timed inside the loop (``training_loop.update``), the first left out as warm-up; the median and the
+fastest update are printed (on a shared machine the fastest is the least disturbed). ADI draws its
+action-different samples from the base ("base"; the source changes what is drawn, not the step's
+cost). ``max |diff|`` is the largest difference between the two runs' trained parameters
+(DreamBooth: the whole UNet; its AdamW steps are lr x sign(g) where a gradient entry is near zero,
+so the bound there is lr per update), ``rel`` the same over the largest entry.
 """
 
 from __future__ import annotations

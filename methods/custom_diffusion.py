@@ -218,8 +218,9 @@ class CustomDiffusion(Method):
             return ((error * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1)).mean()
 
         def errors(batch: DrawnBatch) -> torch.Tensor:
-            prediction, target = prediction_and_target(base, scheduler, batch.latents, encode_prompts(base, batch.prompts),
-                                                       batch.timesteps, batch.noise)
+            hidden = encode_prompts(base, batch.prompts)
+            prediction, target = prediction_and_target(base, scheduler, batch.latents, hidden, batch.timesteps,
+                                                       batch.noise)
             return F.mse_loss(prediction.float(), target.float(), reduction="none")
 
         def micro_losses(draws: list[list[MaskedBatch]]) -> torch.Tensor:
@@ -238,8 +239,8 @@ class CustomDiffusion(Method):
             lr *= 2.0  # train_custom_diffusion.py doubles the scaled rate with prior preservation
         base.unet.train()
         base.text_encoder.train()
-        history = run_updates(embedding_parameters + kv_parameters, SplitMicroStep(draw, micro_losses), config.steps, lr, config, device,
-                              max_grad_norm=config.max_grad_norm, after_update=restore)
+        history = run_updates(embedding_parameters + kv_parameters, SplitMicroStep(draw, micro_losses), config.steps,
+                              lr, config, device, max_grad_norm=config.max_grad_norm, after_update=restore)
         base.unet.eval()
         base.text_encoder.eval()
         out_dir = Path(out_dir)

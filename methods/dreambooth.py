@@ -100,7 +100,8 @@ def fine_tune(base, images: list[Image.Image], prompts: list[str], config: Dream
 
     lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
     base.unet.train()
-    history = run_updates(parameters, SplitMicroStep(draw, micro_losses), config.steps, lr, config, device, max_grad_norm=config.max_grad_norm)
+    history = run_updates(parameters, SplitMicroStep(draw, micro_losses), config.steps, lr, config, device,
+                          max_grad_norm=config.max_grad_norm)
     base.unet.eval()
     base.unet.requires_grad_(False)
     return {"identifier": config.identifier, "learning_rate": lr, "resolution": size, "preprocessing": POLICY,

@@ -92,7 +92,8 @@ def train_token_inversion(method: str, base, action: Action, config, out_dir: Pa
 
     lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
     base.text_encoder.train()
-    history = run_updates(parameters, SplitMicroStep(draw, micro_losses), config.steps, lr, config, device, after_update=restore)
+    history = run_updates(parameters, SplitMicroStep(draw, micro_losses), config.steps, lr, config, device,
+                          after_update=restore)
     base.text_encoder.eval()
     out_dir = Path(out_dir)
     save_learned_embeds(base, token, out_dir)

@@ -311,6 +311,7 @@ def train_loop(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroL
 def run_updates(parameters, step_loss, steps: int, lr: float, config, device: torch.device, *,
                 max_grad_norm: float | None = None, after_update=None) -> list[float]:
     """The loop for a method with no gradient transform: AdamW on ``parameters``, ``steps`` updates
-    of ``step_loss() -> scalar tensor`` (or a :class:`SplitMicroStep`, fused when the config asks); returns each update's accumulated loss (diffusers' figure)."""
+    of ``step_loss() -> scalar tensor`` (or a :class:`SplitMicroStep`, fused when the config asks);
+    returns each update's accumulated loss (diffusers' figure)."""
     opt = optimisation(parameters, lr, config, device, max_grad_norm=max_grad_norm)
     return [step.accumulated_loss for step in train_loop(opt, step_loss, steps, after_update=after_update)]
