@@ -60,7 +60,6 @@ from actionbench.methods.training import (
     ExemplarLatents,
     ExemplarSampler,
     GradientHook,
-    MicroLoss,
     MicroLosses,
     Optimisation,
     SplitMicroStep,
@@ -186,10 +185,6 @@ class PPlusMethod(Method):
     def micro_step(self, state: IdentifierTraining) -> SplitMicroStep:
         """The loop's micro-step, split so an update's micro-batches run as one batch (``fuse_micro_steps``)."""
         return SplitMicroStep(lambda: self.draw_micro_batch(state), lambda draws: self.micro_losses(state, draws))
-
-    def micro_loss(self, state: IdentifierTraining) -> MicroLoss:
-        """One micro-step on its own (the loop runs it under autocast)."""
-        return self.micro_step(state)()
 
     def draw_micro_batch(self, state: IdentifierTraining) -> DrawnBatch:
         """P+: a batch of exemplars in TI's epoch order, a latent from each posterior, noise, timesteps."""
