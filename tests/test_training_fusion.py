@@ -163,3 +163,28 @@ def test_dreambooth_trains_the_same_fused(action, tiny_pipeline_path, monkeypatc
     weights = [dict(p.unet.named_parameters()) for p in (fused_pipe, plain_pipe)]
     moved = max(float((weights[0][k] - weights[1][k]).abs().max()) for k in weights[0])
     assert moved <= 2 * 1e-4 * STEPS  # AdamW's bound on the difference: lr per step each way
+
+
+@pytest.mark.parametrize("name,settings,fused_rows,unfused_rows", [
+    ("textual_inversion", {}, [ACCUMULATION], [1] * ACCUMULATION),
+    ("dreambooth", {"num_class_images": 2}, [2 * ACCUMULATION], [1] * (2 * ACCUMULATION)),  # instance + prior
+])
+def test_fused_updates_run_one_unet_pass_and_unfused_one_per_batch(name, settings, fused_rows, unfused_rows, action,
+                                                                    tiny_pipeline_path, monkeypatch, tmp_path):
+    from actionbench.methods import training_objective
+
+    real = training_objective.prediction_and_target
+    for fuse, expected in ((True, fused_rows), (False, unfused_rows)):
+        rows: list[int] = []
+
+        def counting(pipe, scheduler, latents, *args, **kwargs):
+            rows.append(latents.shape[0])
+            return real(pipe, scheduler, latents, *args, **kwargs)
+
+        monkeypatch.setattr(training_objective, "prediction_and_target", counting)
+        method = METHODS.get(name)
+        config = method.config_cls(**SAMPLING, steps=2, gradient_accumulation_steps=ACCUMULATION, fuse_micro_steps=fuse,
+                                   **settings)
+        (tmp_path / str(fuse)).mkdir()
+        method().train(fresh_pipe(), action, config, tmp_path / str(fuse))
+        assert rows == expected * 2, fuse  # two updates
