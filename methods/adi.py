@@ -20,7 +20,8 @@ repository, are summarised here; ``docs/baselines.md`` gives the training budget
 Everything else is our choice, listed in the table below and recorded in every artifact
 (``identifiers.json``: the resolved settings) and in the run manifest.
 
-How the three gradients are computed: one forward and one backward for the whole triple. The
+How the three gradients are computed: one forward and one backward for the whole triple (and, with
+``fuse_micro_steps``, the default, for every micro-batch of an optimiser step at once). The
 identifiers are copied once per role (anchor, context-different, action-different); batch row
 ``r`` of role ``k`` is encoded with copy ``k``, the per-role mean losses are summed, and the
 gradient of copy ``k`` is exactly role ``k``'s gradient, because the rows of a batch do not
@@ -97,7 +98,8 @@ from actionbench.methods.p_plus import IdentifierTraining, PPlusConfig, PPlusMet
 from actionbench.methods.training import (
     ExemplarLatents,
     GradientHook,
-    MicroLoss,
+    MicroLosses,
+    SplitMicroStep,
     autocast,
     denoising_loss,
     encode_images_batched,
@@ -450,19 +452,26 @@ class ADIMethod(PPlusMethod):
         atomic_write_json(folder / SAMPLES_FILE, rows)  # written last: marks the entry complete
 
     # -- the loop's micro-step and gradient hook -------------------------------------------------
-    def micro_loss(self, state: ADITraining) -> torch.Tensor | MicroLoss:
-        """A batch of triples: every role's mean denoising loss, summed; the role ``k`` rows are
-        encoded with copy ``k`` of the identifiers, so the backward pass leaves each role's gradient
-        in ``state.role_copies.grad`` (the rows of a batch do not interact in the UNet)."""
+    def micro_step(self, state: ADITraining) -> SplitMicroStep:
+        """A batch of triples (:meth:`draw_triple_batch`), then every role's mean denoising loss, summed
+        (:meth:`triple_losses`); no mask: P+'s step, no triples to pay for."""
+        if self.roles(state.config) == (ANCHOR,):
+            return super().micro_step(state)
+        return SplitMicroStep(lambda: self.draw_triple_batch(state), lambda draws: self.triple_losses(state, draws))
+
+    def triple_losses(self, state: ADITraining, batches: list) -> MicroLosses:
+        """Per micro-batch of triples, every role's mean denoising loss, summed; all of them in one pass.
+        The role ``k`` rows are encoded with copy ``k`` of the identifiers, so the backward pass leaves
+        each role's gradient, summed over the micro-batches, in ``state.role_copies.grad`` (the rows of
+        a batch do not interact in the UNet). Logged: the anchor's loss."""
         roles = self.roles(state.config)
-        if roles == (ANCHOR,):
-            return super().micro_loss(state)  # no mask: P+'s step, no triples to pay for
-        batch = self.draw_triple_batch(state)
         if state.role_copies is None:  # one leaf until the hook reads it: its .grad sums the micro-steps
             state.role_copies = state.identifiers.detach().unsqueeze(0).repeat(len(roles), 1, 1).requires_grad_(True)
-        losses = self.role_losses(state, batch, state.role_copies)
-        size = len(batch.triples)
-        return MicroLoss(losses.view(len(roles), size).mean(dim=1).sum(), float(losses[:size].detach().mean()))
+        losses = self.batch_role_losses(state, batches, state.role_copies)
+        size = len(batches[0].triples)
+        parts = losses.split(len(roles) * size)  # each micro-batch reduced exactly as on its own
+        return MicroLosses(torch.stack([part.view(len(roles), size).mean(dim=1).sum() for part in parts]),
+                           [float(part[:size].detach().mean()) for part in parts])
 
     def gradient_hook(self, state: ADITraining) -> GradientHook | None:
         """ADI's mask as the loop's gradient transform. ``mask_on="step"`` (the poster's g is the step's
@@ -525,11 +534,17 @@ class ADIMethod(PPlusMethod):
 
     def role_losses(self, state: ADITraining, batch: TripleBatch, copies: torch.Tensor) -> torch.Tensor:
         """Every row's denoising loss, row ``r`` of role ``k`` conditioned on ``copies[k]``."""
-        size = len(batch.triples)
-        states = encode_with_identifiers(state.pipe, batch.prompts, copies.repeat_interleave(size, dim=0),
+        return self.batch_role_losses(state, [batch], copies)
+
+    def batch_role_losses(self, state: ADITraining, batches: list[TripleBatch], copies: torch.Tensor) -> torch.Tensor:
+        """:meth:`role_losses` of several micro-batches (same size, same roles), their rows in order."""
+        size = len(batches[0].triples)
+        conditions = copies.repeat_interleave(size, dim=0).repeat(len(batches), 1, 1)
+        states = encode_with_identifiers(state.pipe, [p for b in batches for p in b.prompts], conditions,
                                          state.token_id)
-        return denoising_loss(state.pipe, state.scheduler, batch.latents, states, batch.timesteps, batch.noise,
-                              reduction="none")
+        latents, noise, timesteps = (torch.cat([getattr(b, name) for b in batches])
+                                     for name in ("latents", "noise", "timesteps"))
+        return denoising_loss(state.pipe, state.scheduler, latents, states, timesteps, noise, reduction="none")
 
     def role_gradients(self, state: ADITraining, batch: TripleBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Each role's gradient, ``(roles, identifiers, dim)``, from one forward and one backward pass,

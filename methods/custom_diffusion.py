@@ -38,10 +38,13 @@ from actionbench.methods.generation import sample_images
 from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images
 from actionbench.methods.textual_inversion import save_learned_embeds
 from actionbench.methods.training import (
-    TrainingImages, add_placeholder_tokens, apply_memory_options, check_templates, check_training_options,
-    draw_denoising_loss, encode_images, encode_images_batched, freeze, load_once, pil_to_tensor,
-    prediction_and_target, read_artifact_info, require_sd_like, run_updates, sample_timesteps, scaled_learning_rate,
-    seed_all, train_token_embeddings, training_prompts, training_resolution, training_scheduler, write_artifact_info)
+    DrawnBatch, SplitMicroStep, TrainingImages, add_placeholder_tokens, apply_memory_options, check_templates,
+    check_training_options, draw_batch, encode_images, encode_images_batched, encode_prompts, freeze, load_once,
+    pil_to_tensor, prediction_and_target, read_artifact_info, require_sd_like, run_updates, sample_timesteps,
+    scaled_learning_rate, seed_all, train_token_embeddings, training_prompts, training_resolution, training_scheduler,
+    write_artifact_info)
+
+MaskedBatch = tuple[DrawnBatch, "torch.Tensor | None"]  # a drawn batch and its loss mask (None: the whole image)
 
 WEIGHTS_FILE = "pytorch_custom_diffusion_weights.bin"
 
@@ -179,11 +182,12 @@ class CustomDiffusion(Method):
         kv_parameters = [p for p in base.unet.parameters() if p.requires_grad]
         scheduler = training_scheduler(base)
         photos = [exemplar_image(e, size) for e in action.exemplars]
-        prompts = training_prompts(action, config.modifier_token)
-        instance = TrainingImages.build(encode_images(base, photos), prompts, generator)
+        instance_prompts = training_prompts(action, config.modifier_token)
+        instance = TrainingImages.build(encode_images(base, photos), instance_prompts, generator)
         latent_size = size // base.vae_scale_factor
 
-        def augmented_loss() -> torch.Tensor:
+        def augmented_batch() -> MaskedBatch:
+            """The example's random-scale augmentation: resized exemplars, their latents and loss masks."""
             indices = instance.sampler.draw(config.train_batch_size).tolist()
             parts = [random_scale(photos[i], size, latent_size, rng) for i in indices]
             with torch.no_grad():
@@ -194,31 +198,49 @@ class CustomDiffusion(Method):
             mask = torch.stack([p[1] for p in parts]).unsqueeze(1).to(device)
             noise = torch.randn(latents.shape, generator=generator)
             timesteps = sample_timesteps(scheduler, len(indices), generator)
-            hidden = base.text_encoder(base.tokenizer(
-                [parts[k][2] + prompts[i] for k, i in enumerate(indices)], padding="max_length", truncation=True,
-                max_length=base.tokenizer.model_max_length, return_tensors="pt").input_ids.to(device))[0]
-            prediction, target = prediction_and_target(base, scheduler, latents, hidden, timesteps, noise)
-            error = F.mse_loss(prediction.float(), target.float(), reduction="none") * mask
-            # As the script: summed over latent channels, divided by the one-channel mask's area.
-            return (error.sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1)).mean()
+            prompts = [parts[k][2] + instance_prompts[i] for k, i in enumerate(indices)]
+            return DrawnBatch(latents, noise, timesteps, prompts), mask
 
-        def step_loss() -> torch.Tensor:
+        def draw() -> list[MaskedBatch]:
+            """A micro-step's instance batch (augmented or not), then its class-prior batch."""
             if config.augment:
-                loss = augmented_loss()
+                drawn = [augmented_batch()]
             else:
-                loss = draw_denoising_loss(base, scheduler, instance, config.train_batch_size, generator)[0].mean()
+                drawn = [(draw_batch(scheduler, instance, config.train_batch_size, generator), None)]
             if prior is not None:
-                loss = loss + config.prior_loss_weight * draw_denoising_loss(
-                    base, scheduler, prior, config.train_batch_size, generator)[0].mean()
-            return loss
+                drawn.append((draw_batch(scheduler, prior, config.train_batch_size, generator), None))
+            return drawn
+
+        def part_loss(error: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+            if mask is None:
+                return error.mean(dim=(1, 2, 3)).mean()
+            # As the script: summed over latent channels, divided by the one-channel mask's area.
+            return ((error * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1)).mean()
+
+        def errors(batch: DrawnBatch) -> torch.Tensor:
+            hidden = encode_prompts(base, batch.prompts)
+            prediction, target = prediction_and_target(base, scheduler, batch.latents, hidden, batch.timesteps,
+                                                       batch.noise)
+            return F.mse_loss(prediction.float(), target.float(), reduction="none")
+
+        def micro_losses(draws: list[list[MaskedBatch]]) -> torch.Tensor:
+            """Instance loss + prior_loss_weight x prior loss per micro-step: every row in one forward
+            when fused, else one pass per batch."""
+            parts = [part for drawn in draws for part in drawn]
+            if config.fuse_micro_steps:
+                split = errors(DrawnBatch.cat([drawn for drawn, _ in parts])).split([len(d) for d, _ in parts])
+            else:
+                split = tuple(errors(drawn) for drawn, _ in parts)
+            means = torch.stack([part_loss(error, mask) for error, (_, mask) in zip(split, parts)]).view(len(draws), -1)
+            return means[:, 0] + config.prior_loss_weight * means[:, 1] if prior is not None else means[:, 0]
 
         lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
         if config.scale_lr and prior is not None:
             lr *= 2.0  # train_custom_diffusion.py doubles the scaled rate with prior preservation
         base.unet.train()
         base.text_encoder.train()
-        history = run_updates(embedding_parameters + kv_parameters, step_loss, config.steps, lr, config, device,
-                              max_grad_norm=config.max_grad_norm, after_update=restore)
+        history = run_updates(embedding_parameters + kv_parameters, SplitMicroStep(draw, micro_losses), config.steps,
+                              lr, config, device, max_grad_norm=config.max_grad_norm, after_update=restore)
         base.unet.eval()
         base.text_encoder.eval()
         out_dir = Path(out_dir)

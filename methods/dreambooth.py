@@ -32,10 +32,10 @@ from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
 from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images
 from actionbench.methods.training import (
-    TrainingImages, apply_memory_options, check_templates, check_training_options, draw_denoising_loss,
-    encode_images, encode_images_batched, freeze, load_once, read_artifact_info, require_sd_like, run_updates,
-    scaled_learning_rate, seed_all, training_prompts, training_resolution, training_scheduler,
-    write_artifact_info)
+    DrawnBatch, SplitMicroStep, TrainingImages, apply_memory_options, check_templates, check_training_options,
+    draw_batch, encode_images, encode_images_batched, freeze, load_once, mean_losses,
+    read_artifact_info, require_sd_like, run_updates, scaled_learning_rate, seed_all, training_prompts,
+    training_resolution, training_scheduler, write_artifact_info)
 
 UNET_FOLDER = "unet"
 
@@ -86,15 +86,22 @@ def fine_tune(base, images: list[Image.Image], prompts: list[str], config: Dream
     instance = TrainingImages.build(encode_images(base, images), prompts, generator)
     batch = config.train_batch_size
 
-    def step_loss() -> torch.Tensor:
-        loss = draw_denoising_loss(base, scheduler, instance, batch, generator)[0].mean()
-        if prior is not None:
-            loss = loss + config.prior_loss_weight * draw_denoising_loss(base, scheduler, prior, batch, generator)[0].mean()
-        return loss
+    def draw() -> list[DrawnBatch]:
+        """A micro-step's instance batch, then its class-prior batch."""
+        return [draw_batch(scheduler, images, batch, generator) for images in (instance, prior) if images is not None]
+
+    def micro_losses(draws: list[list[DrawnBatch]]) -> torch.Tensor:
+        """Instance loss + prior_loss_weight x prior loss per micro-step. Fused, every row in one forward
+        (train_dreambooth.py too concatenates the instance and class images into one batch); not, one
+        pass per batch."""
+        parts = [part for drawn in draws for part in drawn]
+        means = mean_losses(base, scheduler, parts, config.fuse_micro_steps).view(len(draws), -1)
+        return means[:, 0] + config.prior_loss_weight * means[:, 1] if prior is not None else means[:, 0]
 
     lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
     base.unet.train()
-    history = run_updates(parameters, step_loss, config.steps, lr, config, device, max_grad_norm=config.max_grad_norm)
+    history = run_updates(parameters, SplitMicroStep(draw, micro_losses), config.steps, lr, config, device,
+                          max_grad_norm=config.max_grad_norm)
     base.unet.eval()
     base.unet.requires_grad_(False)
     return {"identifier": config.identifier, "learning_rate": lr, "resolution": size, "preprocessing": POLICY,

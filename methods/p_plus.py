@@ -8,7 +8,7 @@ caption with that layer's identifier in place of ``{}``, built with the shared m
 1.x/2.x), not per UNet block: a block-level routing leaves most tokens untrained.
 
 Training runs the suite's one loop (:mod:`actionbench.methods.training_loop`) on the identifiers;
-ADI changes only the micro-step's loss (:meth:`PPlusMethod.micro_loss`) and adds the loop's
+ADI changes only the micro-step (:meth:`PPlusMethod.micro_step`: its draw and its loss) and adds the loop's
 gradient hook (:meth:`PPlusMethod.gradient_hook`, none for P+); everything else (data, optimiser,
 accumulation, artifact) is shared, so ``adi-no-mask`` with P+'s settings *is* P+.
 
@@ -56,21 +56,26 @@ from actionbench.methods.layerwise import (
     token_embedding,
 )
 from actionbench.methods.training import (
+    DrawnBatch,
     ExemplarLatents,
     ExemplarSampler,
     GradientHook,
+    MicroLosses,
     Optimisation,
+    SplitMicroStep,
+    TrainingImages,
     Update,
     apply_memory_options,
+    batch_losses,
     check_templates,
     check_training_options,
-    denoising_loss,
+    draw_batch,
     encode_exemplars,
     fixed_evaluation_loss,
     freeze,
     optimisation,
+    part_means,
     require_sd_like,
-    sample_timesteps,
     scaled_learning_rate,
     seed_all,
     train_loop,
@@ -139,7 +144,7 @@ class PPlusMethod(Method):
     def train(self, base, action: Action, config: PPlusConfig, out_dir: Path) -> Path:
         state = self.prepare(base, action, config)
         start_loss = self.evaluation_loss(state)
-        updates = train_loop(state.optimisation, lambda: self.micro_loss(state), config.steps,
+        updates = train_loop(state.optimisation, self.micro_step(state), config.steps,
                              hook=self.gradient_hook(state))
         log: dict[str, Any] = {"loss": [step.loss for step in updates],
                                "kept_fraction": [step.kept_fraction for step in updates],
@@ -174,19 +179,23 @@ class PPlusMethod(Method):
 
     def optimization_step(self, state: IdentifierTraining) -> Update:
         """One update of the loop (tests and benchmarks step it by hand); its ``gradient`` is the one applied."""
-        return update(state.optimisation, lambda: self.micro_loss(state), hook=self.gradient_hook(state),
+        return update(state.optimisation, self.micro_step(state), hook=self.gradient_hook(state),
                       keep_gradient=True)
 
-    def micro_loss(self, state: IdentifierTraining) -> torch.Tensor:
-        """P+: the denoising loss of a batch of exemplars (the loop runs it under autocast)."""
-        config = state.config
-        indices = state.sampler.draw(config.train_batch_size)
-        latents = state.latents.sample(indices, state.generator)
-        noise = torch.randn(latents.shape, generator=state.generator)
-        timesteps = sample_timesteps(state.scheduler, len(indices), state.generator)
-        states = encode_with_identifiers(state.pipe, [state.prompts[i] for i in indices.tolist()],
-                                         state.identifiers, state.token_id)
-        return denoising_loss(state.pipe, state.scheduler, latents, states, timesteps, noise)
+    def micro_step(self, state: IdentifierTraining) -> SplitMicroStep:
+        """The loop's micro-step, split so an update's micro-batches run as one batch (``fuse_micro_steps``)."""
+        return SplitMicroStep(lambda: self.draw_micro_batch(state), lambda draws: self.micro_losses(state, draws))
+
+    def draw_micro_batch(self, state: IdentifierTraining) -> DrawnBatch:
+        """P+: a batch of exemplars in TI's epoch order, a latent from each posterior, noise, timesteps."""
+        images = TrainingImages(state.latents, state.prompts, state.sampler)
+        return draw_batch(state.scheduler, images, state.config.train_batch_size, state.generator)
+
+    def micro_losses(self, state: IdentifierTraining, draws: list) -> torch.Tensor | MicroLosses:
+        """P+: each micro-batch's mean denoising loss, all of them in one forward pass."""
+        batch = DrawnBatch.cat(draws)
+        states = encode_with_identifiers(state.pipe, batch.prompts, state.identifiers, state.token_id)
+        return part_means(batch_losses(state.pipe, state.scheduler, batch, states), [len(d) for d in draws])
 
     def gradient_hook(self, state: IdentifierTraining) -> GradientHook | None:
         """The loop's gradient transform; P+ keeps every channel (ADI masks)."""

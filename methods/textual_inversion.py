@@ -28,10 +28,10 @@ from actionbench.methods import METHODS
 from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
 from actionbench.methods.training import (
-    TrainingImages, add_placeholder_tokens, apply_memory_options, check_templates, check_training_options,
-    draw_denoising_loss, encode_exemplars, freeze, load_once, read_artifact_info, require_sd_like, run_updates,
-    scaled_learning_rate, seed_all, train_token_embeddings, training_prompts, training_resolution,
-    training_scheduler, write_artifact_info)
+    DrawnBatch, SplitMicroStep, TrainingImages, add_placeholder_tokens, apply_memory_options, batch_losses,
+    check_templates, check_training_options, draw_batch, encode_exemplars, freeze, load_once, part_means,
+    read_artifact_info, require_sd_like, run_updates, scaled_learning_rate, seed_all, train_token_embeddings,
+    training_prompts, training_resolution, training_scheduler, write_artifact_info)
 
 EMBEDS_FILE = "learned_embeds.safetensors"  # the name load_textual_inversion looks for first
 
@@ -80,15 +80,20 @@ def train_token_inversion(method: str, base, action: Action, config, out_dir: Pa
     token_ids = add_placeholder_tokens(base, [token], initializer)
     parameters, restore = train_token_embeddings(base, token_ids)
 
-    def step_loss() -> torch.Tensor:
-        losses, prompts = draw_denoising_loss(base, scheduler, images, config.train_batch_size, generator,
-                                              timestep_weights)
-        loss = losses.mean()
-        return loss + extra_loss(prompts) if extra_loss is not None else loss
+    def draw() -> DrawnBatch:
+        return draw_batch(scheduler, images, config.train_batch_size, generator, timestep_weights)
+
+    def micro_losses(draws: list[DrawnBatch]) -> torch.Tensor:
+        """Each micro-batch's mean denoising loss (plus the method's own term on its prompts), one pass."""
+        losses = part_means(batch_losses(base, scheduler, DrawnBatch.cat(draws)), [len(d) for d in draws])
+        if extra_loss is None:
+            return losses
+        return losses + torch.stack([extra_loss(d.prompts) for d in draws])
 
     lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
     base.text_encoder.train()
-    history = run_updates(parameters, step_loss, config.steps, lr, config, device, after_update=restore)
+    history = run_updates(parameters, SplitMicroStep(draw, micro_losses), config.steps, lr, config, device,
+                          after_update=restore)
     base.text_encoder.eval()
     out_dir = Path(out_dir)
     save_learned_embeds(base, token, out_dir)

@@ -33,7 +33,9 @@ from actionbench.methods.training_data import (  # noqa: F401  (re-exported)
 from actionbench.methods.training_loop import (  # noqa: F401  (re-exported)
     GradientHook,
     MicroLoss,
+    MicroLosses,
     Optimisation,
+    SplitMicroStep,
     Update,
     apply_memory_options,
     autocast,
@@ -49,9 +51,14 @@ from actionbench.methods.training_loop import (  # noqa: F401  (re-exported)
     update,
 )
 from actionbench.methods.training_objective import (  # noqa: F401  (re-exported)
+    DrawnBatch,
+    batch_losses,
     denoising_loss,
+    draw_batch,
     draw_denoising_loss,
     fixed_evaluation_loss,
+    mean_losses,
+    part_means,
     prediction_and_target,
     require_sd_like,
     sample_timesteps,

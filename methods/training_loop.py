@@ -6,11 +6,20 @@ One update (:func:`update`)::
         loss = micro_step() / accumulation            under the configured autocast
         scaler.scale(loss).backward()                 gradients add up in .grad
         [hook, every="micro_step"]
+      (fused, the default for a :class:`SplitMicroStep`: draw every micro-batch in the same order,
+       then one forward and one backward of sum_k loss_k / accumulation over all their rows)
     [hook, every="step"]                              the one gradient transform (ADI's mask)
     a non-finite gradient skips the update            (fp16 overflow; GradScaler backs its scale off)
     clip to max_grad_norm (if set), optimizer step, scaler update, zero the gradients
     entries the hook did not keep are put back        (so AdamW's momentum and weight decay cannot move them)
     after_update()                                    (textual inversion restores the frozen token rows)
+
+Fusing the micro-steps (``fuse_micro_steps``, :class:`SplitMicroStep`) is the same sum: each
+micro-step's loss is still the mean over its own rows, and the rows of a batch do not interact in
+the UNet (GroupNorm and attention are per sample), so only the order of floating-point sums changes;
+on a CPU one pass of batch 12 costs about half of four passes of batch 3. It costs the memory that
+accumulation exists to save (activations of every micro-batch at once), so ``fuse_micro_steps=false``
+is a memory option, and ADI's ``mask_on="micro_step"`` (a gradient per micro-step) never fuses.
 
 Constant learning rate, no warm-up, AdamW with diffusers' defaults; fp16 on CUDA scales the loss with
 ``torch.amp.GradScaler`` as accelerate does (start 2**16, halve and skip on overflow, double after
@@ -89,7 +98,10 @@ def make_optimizer(parameters, lr: float, config, weight_decay: float = 1e-2):
         except ImportError as error:
             raise ActionBenchError("use_8bit_adam needs bitsandbytes", "pip install bitsandbytes, or turn it off") from error
         return bnb.optim.AdamW8bit(parameters, lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay, eps=1e-8)
-    return torch.optim.AdamW(parameters, lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay, eps=1e-8)
+    # foreach: one kernel per step over all tensors (the CUDA default; on a CPU 20% faster than the
+    # per-tensor loop and bit for bit equal). fused=True would be 4x faster but rounds differently.
+    return torch.optim.AdamW(parameters, lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay, eps=1e-8,
+                             foreach=True)
 
 
 def scaled_learning_rate(lr: float, config, scale: bool) -> float:
@@ -160,6 +172,46 @@ class MicroLoss:
 
 
 @dataclass
+class MicroLosses:
+    """Several micro-steps' results from one pass: ``losses[k]`` is what micro-step ``k`` alone would
+    back-propagate, ``reported[k]`` what it logs (as :class:`MicroLoss`)."""
+
+    losses: torch.Tensor  # (micro-steps,)
+    reported: list[float]
+
+
+@dataclass
+class SplitMicroStep:
+    """A micro-step in two halves, so the loop can run an update's micro-steps as one batch.
+
+    ``draw()`` takes every random number a micro-step uses (data order, posterior latents, noise,
+    timesteps, augmentation) and returns its micro-batch; ``loss(draws)`` runs one forward over the
+    rows of all ``draws`` and returns each micro-batch's loss, ``(len(draws),)``, or :class:`MicroLosses`
+    when the logged loss differs. It consumes no random numbers, so drawing K micro-batches first
+    leaves every generator where K whole micro-steps would. Called, it is one unfused micro-step.
+    """
+
+    draw: Callable[[], Any]
+    loss: Callable[[list[Any]], "torch.Tensor | MicroLosses"]
+
+    def __call__(self) -> MicroLoss:
+        result = as_micro_losses(self.loss([self.draw()]))
+        return MicroLoss(result.losses[0], result.reported[0])
+
+
+def as_micro_losses(result: torch.Tensor | MicroLosses) -> MicroLosses:
+    if isinstance(result, MicroLosses):
+        return result
+    return MicroLosses(result, [float(value) for value in result.detach().tolist()])
+
+
+def fuses(config, hook: GradientHook | None) -> bool:
+    """Whether :func:`update` runs a split micro-step's micro-batches as one batch: the config asks for
+    it and no hook needs a gradient per micro-step."""
+    return bool(getattr(config, "fuse_micro_steps", False)) and (hook is None or hook.every == "step")
+
+
+@dataclass
 class GradientHook:
     """The loop's one hook: rewrite the gradient before the optimiser reads it.
 
@@ -192,7 +244,18 @@ class Update:
         return 1.0 if self.keep is None else float(self.keep.float().mean())
 
 
-def update(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroLoss], *,
+def all_finite(grads: list[torch.Tensor]) -> bool:
+    """Whether every gradient entry is finite, with one host read. The norms first (one foreach
+    kernel, 9x faster than a check per tensor on the mini UNet): finite norms mean finite entries;
+    a non-finite norm (an inf or NaN, or a sum of squares past float range) is decided entry by entry."""
+    if not grads:
+        return True
+    if bool(torch.isfinite(torch.stack([norm.float() for norm in torch._foreach_norm(grads)])).all()):
+        return True
+    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+
+
+def update(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroLoss] | SplitMicroStep, *,
            hook: GradientHook | None = None, after_update: Callable[[], None] | None = None,
            keep_gradient: bool = False) -> Update:
     """One optimiser update of the loop the module docstring draws."""
@@ -200,22 +263,29 @@ def update(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroLoss]
     first = opt.parameters[0]
     before = first.detach().clone() if hook is not None and hook.freeze else None
     accumulated, reported, keep = 0.0, [], None
-    for _ in range(accumulation):
+    if isinstance(micro_step, SplitMicroStep) and fuses(opt.config, hook):
+        draws = [micro_step.draw() for _ in range(accumulation)]  # the RNG order of the unfused loop
         with autocast(opt.config, opt.device):
-            micro = micro_step()
-            if isinstance(micro, torch.Tensor):
-                micro = MicroLoss(micro, float(micro.detach()))
-            loss = micro.loss / accumulation
-        opt.scaler.scale(loss).backward()
-        accumulated += float(loss.detach())
-        reported.append(micro.reported)
-        if hook is not None and hook.every == "micro_step":
-            kept = hook.transform()
-            keep = kept if keep is None else keep | kept
+            fused = as_micro_losses(micro_step.loss(draws))
+            shares = fused.losses / accumulation
+        opt.scaler.scale(shares.sum()).backward()
+        accumulated, reported = sum(shares.detach().tolist()), list(fused.reported)
+    else:
+        for _ in range(accumulation):
+            with autocast(opt.config, opt.device):
+                micro = micro_step()
+                if isinstance(micro, torch.Tensor):
+                    micro = MicroLoss(micro, float(micro.detach()))
+                loss = micro.loss / accumulation
+            opt.scaler.scale(loss).backward()
+            accumulated += float(loss.detach())
+            reported.append(micro.reported)
+            if hook is not None and hook.every == "micro_step":
+                kept = hook.transform()
+                keep = kept if keep is None else keep | kept
     if hook is not None and hook.every == "step":
         keep = hook.transform()
-    grads = [p.grad for p in opt.parameters if p.grad is not None]  # one host read, not one per tensor
-    applied = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
+    applied = all_finite([p.grad for p in opt.parameters if p.grad is not None])
     if applied and opt.max_grad_norm is not None:
         opt.scaler.unscale_(opt.optimizer)
         torch.nn.utils.clip_grad_norm_(opt.parameters, opt.max_grad_norm)
@@ -232,7 +302,7 @@ def update(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroLoss]
     return Update(sum(reported) / len(reported), accumulated, keep, applied, gradient)
 
 
-def train_loop(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroLoss], steps: int, *,
+def train_loop(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroLoss] | SplitMicroStep, steps: int, *,
                hook: GradientHook | None = None, after_update: Callable[[], None] | None = None) -> list[Update]:
     """``steps`` updates (:func:`update`)."""
     return [update(opt, micro_step, hook=hook, after_update=after_update) for _ in range(steps)]
@@ -241,6 +311,7 @@ def train_loop(opt: Optimisation, micro_step: Callable[[], torch.Tensor | MicroL
 def run_updates(parameters, step_loss, steps: int, lr: float, config, device: torch.device, *,
                 max_grad_norm: float | None = None, after_update=None) -> list[float]:
     """The loop for a method with no gradient transform: AdamW on ``parameters``, ``steps`` updates
-    of ``step_loss() -> scalar tensor``; returns each update's accumulated loss (diffusers' figure)."""
+    of ``step_loss() -> scalar tensor`` (or a :class:`SplitMicroStep`, fused when the config asks);
+    returns each update's accumulated loss (diffusers' figure)."""
     opt = optimisation(parameters, lr, config, device, max_grad_norm=max_grad_norm)
     return [step.accumulated_loss for step in train_loop(opt, step_loss, steps, after_update=after_update)]

@@ -7,6 +7,8 @@ scheduler config, MSE in float32.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -83,17 +85,62 @@ def denoising_loss(pipe, scheduler, latents: torch.Tensor, encoder_hidden_states
     return loss.mean() if reduction == "mean" else loss
 
 
-def draw_denoising_loss(pipe, scheduler, images: TrainingImages, batch: int, generator: torch.Generator,
-                        timestep_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, list[str]]:
-    """One micro-batch: draw images, a latent from each posterior, noise and timesteps; return the
-    per-sample denoising loss and the prompts used (a method may add its own loss on them)."""
+@dataclass
+class DrawnBatch:
+    """One micro-batch's random draws: a latent from each image's posterior, noise, timesteps, and the
+    images' prompts. Drawn before any forward pass, so a loop can draw several and run them as one."""
+
+    latents: torch.Tensor
+    noise: torch.Tensor
+    timesteps: torch.Tensor
+    prompts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    @classmethod
+    def cat(cls, batches: list["DrawnBatch"]) -> "DrawnBatch":
+        """The rows of ``batches``, in order."""
+        return cls(torch.cat([b.latents for b in batches]), torch.cat([b.noise for b in batches]),
+                   torch.cat([b.timesteps for b in batches]), [p for b in batches for p in b.prompts])
+
+
+def draw_batch(scheduler, images: TrainingImages, batch: int, generator: torch.Generator,
+               timestep_weights: torch.Tensor | None = None) -> DrawnBatch:
+    """Draw images (in their epoch order), a latent from each posterior, noise and timesteps."""
     indices = images.sampler.draw(batch)
     latents = images.latents.sample(indices, generator)
     noise = torch.randn(latents.shape, generator=generator)
     timesteps = sample_timesteps(scheduler, batch, generator, timestep_weights)
-    prompts = [images.prompts[i] for i in indices.tolist()]
-    hidden = encode_prompts(pipe, prompts)
-    return denoising_loss(pipe, scheduler, latents, hidden, timesteps, noise, reduction="none"), prompts
+    return DrawnBatch(latents, noise, timesteps, [images.prompts[i] for i in indices.tolist()])
+
+
+def batch_losses(pipe, scheduler, batch: DrawnBatch, encoder_hidden_states: torch.Tensor | None = None) -> torch.Tensor:
+    """Every row's denoising loss on a drawn batch; the condition is its prompts' encoding unless given."""
+    hidden = encode_prompts(pipe, batch.prompts) if encoder_hidden_states is None else encoder_hidden_states
+    return denoising_loss(pipe, scheduler, batch.latents, hidden, batch.timesteps, batch.noise, reduction="none")
+
+
+def part_means(rows: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """The mean of each consecutive part of ``rows`` (one per micro-batch), each reduced as that part's
+    own ``rows.mean()`` would be: one part gives exactly the unfused loss."""
+    return torch.stack([part.mean() for part in rows.split(sizes)])
+
+
+def mean_losses(pipe, scheduler, parts: list[DrawnBatch], together: bool) -> torch.Tensor:
+    """Each drawn part's mean denoising loss, ``(len(parts),)``: every row in one forward pass
+    (``together``), or one pass per part (less memory; each part's loss exactly as on its own)."""
+    if together:
+        return part_means(batch_losses(pipe, scheduler, DrawnBatch.cat(parts)), [len(p) for p in parts])
+    return torch.stack([batch_losses(pipe, scheduler, part).mean() for part in parts])
+
+
+def draw_denoising_loss(pipe, scheduler, images: TrainingImages, batch: int, generator: torch.Generator,
+                        timestep_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, list[str]]:
+    """One micro-batch: draw it (:func:`draw_batch`); return the per-sample denoising loss and the
+    prompts used (a method may add its own loss on them)."""
+    drawn = draw_batch(scheduler, images, batch, generator, timestep_weights)
+    return batch_losses(pipe, scheduler, drawn), drawn.prompts
 
 @torch.no_grad()
 def fixed_evaluation_loss(pipe, latents: torch.Tensor, encoder_hidden_states: torch.Tensor, seed: int = 1234,

@@ -96,3 +96,20 @@ def test_the_sd21_configs_build_stable_diffusion_2_1s_architecture():
     assert counts == [865_910_724, 83_653_863, 340_387_840]
     assert len(cross_attention_layers(unet)) == 16
     assert DDIMScheduler(**configs["scheduler"]).config.prediction_type == "v_prediction"
+
+
+def test_fused_training_prints_seconds_per_update_and_the_parameters_difference(capsys):
+    fused_training = load_script("fused_training.py")
+    assert fused_training.main(["--base", "tiny", "--updates", "1", "--methods", "textual_inversion,p_plus"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("seconds per update, median and fastest of 1 (base tiny, ")
+    assert lines[1].split() == ["method", "unfused", "fused", "speed-up", "fastest:", "unfused", "fused", "speed-up",
+                                "max", "|diff|", "rel"]
+    assert [line.split()[0] for line in lines[2:]] == ["textual_inversion", "p_plus"]
+    for line in lines[2:]:
+        unfused, fused, _speedup, best_unfused, best_fused, _best_speedup, diff, rel = line.split()[1:]
+        assert min(float(unfused), float(fused), float(best_unfused), float(best_fused)) > 0
+        assert 0 <= float(rel) <= 1e-4 and float(diff) >= 0  # the same training, float sums reordered
+    assert fused_training.main(["--methods", "teapot"]) == 2
+    assert capsys.readouterr().err == ("error: unknown method(s) teapot: choose from textual_inversion, p_plus, adi, "
+                                       "dreambooth\n")

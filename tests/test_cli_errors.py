@@ -55,7 +55,7 @@ def test_bad_config_file_and_setting(capsys, fixture_benchmark, tmp_path):
     code, _, err = run_cli(capsys, *base_args(fixture_benchmark, tmp_path / "run"), "--config", str(config))
     assert code == 2
     assert err == ("actionbench: error: unknown setting 'steps' in settings for method text: valid settings are "
-                   "attention, generation_batch_size, gradient_accumulation_steps, gradient_checkpointing, "
+                   "attention, fuse_micro_steps, generation_batch_size, gradient_accumulation_steps, gradient_checkpointing, "
                    "guidance_scale, mixed_precision, num_inference_steps, resolution, seed, train_batch_size, "
                    "use_8bit_adam.\n")
     code, _, err = run_cli(capsys, *base_args(fixture_benchmark, tmp_path / "run"), "--set", "text.seed=many")

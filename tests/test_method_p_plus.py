@@ -124,11 +124,11 @@ def test_a_non_finite_gradient_skips_the_update(tiny_pipe, action):
     state = method.prepare(tiny_pipe, action, fast_config())
     assert not state.optimisation.scaler.is_enabled()  # the loss scale is for fp16 on CUDA only
     start = state.identifiers.detach().clone()
-    real = method.micro_loss
-    method.micro_loss = lambda state: real(state) * float("inf")
+    real = method.micro_losses
+    method.micro_losses = lambda state, draws: real(state, draws) * float("inf")
     step = method.optimization_step(state)
     assert not step.applied and step.kept_fraction == 0.0
     assert torch.equal(state.identifiers.detach(), start) and not state.optimizer.state
-    method.micro_loss = real
+    method.micro_losses = real
     assert method.optimization_step(state).applied
     assert not torch.equal(state.identifiers.detach(), start)

@@ -6,7 +6,7 @@ import torch
 from actionbench.errors import ActionBenchError
 from actionbench.methods.base import MethodConfig
 from actionbench.methods.training_loop import (
-    GradientHook, autocast, check_training_options, optimisation, run_updates, update)
+    GradientHook, all_finite, autocast, check_training_options, make_optimizer, optimisation, run_updates, update)
 
 TARGET = torch.tensor([1.0, -2.0, 3.0, 0.5])
 
@@ -88,3 +88,25 @@ def test_the_stages_and_the_methods_seed_alike():
     first = (random.random(), float(torch.rand(1)), float(torch.rand(1, generator=generator)))
     generator = seed_all(7)
     assert (random.random(), float(torch.rand(1)), float(torch.rand(1, generator=generator))) == first
+
+
+def test_the_finiteness_check_is_exact_where_a_norm_would_overflow():
+    finite = [torch.ones(3), torch.zeros(2, 2)]
+    assert all_finite(finite) and all_finite([])
+    assert all_finite([torch.full((4,), 1e30), torch.ones(2, dtype=torch.float16)])  # norm overflows; entries do not
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        assert not all_finite(finite + [torch.tensor([0.0, bad, 1.0])])
+
+
+def test_adamw_runs_one_kernel_over_all_tensors_bit_for_bit_like_the_loop():
+    weights = [torch.nn.Parameter(torch.randn(5, 3, generator=torch.Generator().manual_seed(i))) for i in range(3)]
+    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    ours = make_optimizer(weights, 0.1, MethodConfig())
+    assert ours.defaults["foreach"] is True
+    loop = torch.optim.AdamW(copies, lr=0.1, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8, foreach=False)
+    for step in range(3):
+        for group in (weights, copies):
+            sum(((w - step) ** 3).sum() for w in group).backward()
+        ours.step(), loop.step()
+        ours.zero_grad(), loop.zero_grad()
+    assert all(torch.equal(a, b) for a, b in zip(weights, copies))
