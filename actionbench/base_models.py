@@ -4,14 +4,11 @@ Named bases are registered (``tiny``: random weights from small configs, as diff
 build them; ``mini``: ActionBench-Mini's trained world model), and a registered name always wins.
 Anything else is passed to ``StableDiffusionPipeline.from_pretrained``: a local folder with
 ``model_index.json`` (written as a path, ``./mini``, or holding that file) or a hub id.
-Every call of :meth:`BaseModel.load` returns a fresh pipeline that a method may change freely: the
-pipeline is read from disk once per process and kept pristine on the CPU, and each call hands out a
-deep copy of it (see :data:`_PRISTINE`).
+Every call of :meth:`BaseModel.load` returns a fresh pipeline that a method may change freely.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,19 +28,6 @@ BASE_MODELS.lazy("mini", "actionbench.mini.models:mini_pipeline_path",
                  "ActionBench-Mini's trained text-to-image model (32 px, shipped with the package)")
 
 REQUIRED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-
-# Pristine pipelines read in this process, by (name, folder, its files' sizes and times, dtype). A
-# run loads the same base in every train and generate unit; reading and assembling it costs seconds
-# each time (3 s on the 2-core CPU for the 32 px mini model on first use, more for SD), a deep copy a
-# fraction of that. Methods change their pipeline (DreamBooth trains the UNet, TI adds tokens,
-# LoRA/Custom Diffusion install adapters), so the cached one is never handed out, only copies of it.
-# Kept on the CPU so that a GPU holds one copy (the unit's), not two.
-_PRISTINE: dict[tuple, Any] = {}
-
-
-def clear_base_model_cache() -> None:
-    """Forget the pristine pipelines (the next load reads from disk again)."""
-    _PRISTINE.clear()
 
 
 @dataclass(frozen=True)
@@ -78,17 +62,9 @@ class BaseModel:
                                    "check the id; it must be a diffusers Stable Diffusion pipeline")
 
     def load(self, device: str = "cpu", dtype: Any = None):
-        """A fresh pipeline on ``device``: a deep copy of the one read once per process (byte-equal
-        to reading it again; the copy shares nothing with the cached pipeline, tokenizer included)."""
-        quiet_libraries()
-        key = (self.name, str(self.folder), _files_signature(self.folder), str(dtype))
-        if key not in _PRISTINE:
-            _PRISTINE[key] = self._read(dtype)
-        return copy.deepcopy(_PRISTINE[key]).to(device)
-
-    def _read(self, dtype: Any):
         from diffusers import StableDiffusionPipeline
 
+        quiet_libraries()
         source = str(self.folder) if self.folder else self.name
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
@@ -105,15 +81,7 @@ class BaseModel:
             raise ActionBenchError(f"base model '{self.name}' is not Stable Diffusion-like (no {', '.join(missing)})",
                                    "use an SD 1.x/2.x checkpoint")
         pipe.set_progress_bar_config(disable=True)
-        return pipe
-
-
-def _files_signature(folder: Path | None) -> tuple:
-    """Each file's path, size and modification time: a folder rewritten in place is read again."""
-    if folder is None:
-        return ()
-    return tuple(sorted((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns)
-                        for path in folder.rglob("*") if path.is_file() and (stat := path.stat())))
+        return pipe.to(device)
 
 
 def looks_like_path(text: str) -> bool:
