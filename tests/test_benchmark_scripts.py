@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -25,8 +26,9 @@ def numbers(line: str, count: int) -> list[float]:
 
 
 def test_mini_budget_quick_prints_seconds_per_stage_and_method(tmp_path):
-    lines = run_script("mini_budget.py", "--quick", "--jobs", "main", "--keep", str(tmp_path / "runs"),
-                       env={"ACTIONBENCH_HOME": str(tmp_path / "unused-home")})
+    lines = run_script("mini_budget.py", "--quick", "--jobs", "main", "--workers", "2", "--keep",
+                       str(tmp_path / "runs"), env={"ACTIONBENCH_HOME": str(tmp_path / "unused-home")})
+    assert "2 worker(s)" in lines[0]
     header = lines.index("job main: seconds per stage and method (cold cache)") + 1
     assert lines[header].split() == ["method", "train", "generate", "score", "total", "share"]
     rows = lines[header + 1:header + 5]
@@ -40,6 +42,8 @@ def test_mini_budget_quick_prints_seconds_per_stage_and_method(tmp_path):
     # cold cache: the job got its own ACTIONBENCH_HOME (exemplars rendered there), not the caller's
     assert list((tmp_path / "runs" / "main" / "home" / "cache" / "mini" / "benchmark").iterdir())
     assert not (tmp_path / "unused-home").exists()
+    # the run itself got --workers 2 (its manifest records what ran)
+    assert json.loads((tmp_path / "runs" / "main" / "run" / "manifest.json").read_text())["config"]["workers"] == 2
 
 
 def load_script(name: str):
