@@ -117,3 +117,24 @@ def test_fused_training_prints_seconds_per_update_and_the_parameters_difference(
     assert fused_training.main(["--methods", "teapot"]) == 2
     assert capsys.readouterr().err == ("error: unknown method(s) teapot: choose from textual_inversion, p_plus, adi, "
                                        "dreambooth\n")
+
+
+def test_reproduction_tables_print_the_methods_and_the_claims_in_markdown(tmp_path, capsys):
+    from report_helpers import write_run
+    from test_report_claims import INFOS, METHODS, known_values
+
+    from actionbench.cli import main as cli
+
+    run = write_run(tmp_path / "run", known_values, methods=METHODS, seeds=range(10), infos=INFOS)
+    assert cli(["report", str(run), "--claims", "--no-screenshot"]) == 0
+    capsys.readouterr()
+    module = load_script("reproduction_tables.py")
+    assert module.main([str(run)]) == 0
+    printed = capsys.readouterr().out
+    assert "| adi | 50.0 [" in printed  # action_correct: seeds 0-4 of 10 judged correct, in points
+    assert "| 1 | ADI keeps the subject better than P+ | adi - p_plus | subject_correct | A > B | +50.0 [" in printed
+    assert "| within ±5 points |" in printed and "| within ±0.05 |" in printed
+    assert "not run (dreambooth)" in printed
+    with pytest.raises(SystemExit):
+        module.main([str(tmp_path)])  # not reported: says to run report --claims first
+    assert "run 'actionbench report" in capsys.readouterr().err
