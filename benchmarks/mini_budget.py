@@ -79,8 +79,12 @@ def format_budget(job: str, rows: list[MethodTime], wall: float) -> str:
                      + f" {r.total:>9.1f} {100 * r.total / stage_total if stage_total else 0:>5.1f}%")
     lines.append(f"{'total':<24}" + "".join(f" {sum(r.seconds[s] for r in rows):>9.1f}" for s in STAGE_COLUMNS)
                  + f" {stage_total:>9.1f} {100.0:>5.1f}%")
-    lines.append(f"wall time {wall:.1f} s ({wall / 60:.1f} min); outside the stages (start-up, planning, "
-                 f"exemplar rendering, leaderboard): {wall - stage_total:.1f} s")
+    if wall >= stage_total:
+        lines.append(f"wall time {wall:.1f} s ({wall / 60:.1f} min); outside the stages (start-up, planning, "
+                     f"exemplar rendering, leaderboard): {wall - stage_total:.1f} s")
+    else:  # worker processes ran stages side by side: their seconds add up past the wall time
+        lines.append(f"wall time {wall:.1f} s ({wall / 60:.1f} min); the stage seconds add up over worker "
+                     f"processes running side by side ({stage_total / wall:.2f} stage-seconds per second)")
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@ the prompted subject is shown (Subject) and both at once (Total), reported as ac
 
     action_correct  = s_a(x) >= t                    when a person is found in x and action a has
                                                      at least 2 exemplars with a person (pose path)
+                    = 0                              when no figure is found in x by a pose model
+                                                     that reads every subject (the mini world's)
                     = [argmax_b cos(E_I(x), E_T(prompt with action b in words)) = a]
                                                      otherwise (animals, stylised images: CLIP path),
                       b among all the benchmark's actions
@@ -101,7 +103,12 @@ def image_descriptors(context: ScoringContext, paths: list, images: list, settin
                       mirror: bool) -> tuple[list[Descriptor | None], list[Descriptor | None]]:
     """Plain and (when ``mirror``) mirrored descriptors of the images; hands are looked for only
     in images where a person was found."""
-    poses = image_poses(context, paths, images)
+    return descriptors_of(context, paths, images, image_poses(context, paths, images), settings, mirror)
+
+
+def descriptors_of(context: ScoringContext, paths: list, images: list, poses: list, settings: JudgeSettings,
+                   mirror: bool) -> tuple[list[Descriptor | None], list[Descriptor | None]]:
+    """:func:`image_descriptors` for poses already estimated."""
     hands: list = [[] for _ in poses]
     with_person = [i for i, p in enumerate(poses) if p is not None]
     if with_person and uses_hands(context, settings):
@@ -210,8 +217,9 @@ class ActionJudge(Metric):
     settings_cls = JudgeSettings
     scores = (
         ScoreInfo("action_correct", "1 when the action is shown: the nearest exemplar's body and hand segment "
-                  "directions agree at or above the benchmark's calibrated threshold (judge_threshold), or, "
-                  "without a person, CLIP picks this action's description among all actions'", True,
+                  "directions agree at or above the benchmark's calibrated threshold (judge_threshold); 0 when a pose "
+                  "model that reads every subject (the mini world's) finds no figure; otherwise, without a person, "
+                  "CLIP picks this action's description among all actions'", True,
                   kind="binary", role="action"),
         ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject",
                   True, kind="binary", role="subject"),
@@ -253,16 +261,22 @@ class ActionJudge(Metric):
             return [self.failed(failure) for failure in failures]
         exemplars = action_exemplars(context, action, settings)
         reason = clip_only_reason(exemplars)
+        no_figure = [False] * len(records)  # found empty by a pose model that reads every subject
         if reason:
             note_once(context, reason)
             candidates: list[Descriptor | None] = [None] * len(records)
             mirrored: list[Descriptor | None] = [None] * len(records)
         else:
-            candidates, mirrored = image_descriptors(context, paths, images, settings, exemplars.mirror_invariant)
+            poses = image_poses(context, paths, images)
+            candidates, mirrored = descriptors_of(context, paths, images, poses, settings, exemplars.mirror_invariant)
+            if getattr(pose_backend(context), "reads_every_subject", False):  # a backend may predate it
+                # A blank image must not pass by CLIP's argmax over the actions (one of 8 always wins).
+                no_figure = [pose is None and image is not None for pose, image in zip(poses, images)]
         threshold = benchmark_calibration(context, settings).threshold
         # CLIP is loaded only when needed: for the subject, and for images without a comparable person.
         has_subject = np.array([bool(r.subject.text.strip()) for r in records])
-        by_clip_needed = [d is None and image is not None for d, image in zip(candidates, images)]
+        by_clip_needed = [d is None and image is not None and not empty
+                          for d, image, empty in zip(candidates, images, no_figure)]
         features = (image_features(context, paths, images) if has_subject.any() or any(by_clip_needed)
                     else np.zeros((len(records), 0)))
         subject_correct = np.full(len(records), np.nan)
@@ -278,6 +292,8 @@ class ActionJudge(Metric):
             if candidates[i] is not None:
                 similarity, _ = nearest_exemplar(candidates[i], exemplars.descriptors, settings.sigma, mirrored[i])
                 action_correct, judged_by_pose = action_by_pose(similarity, threshold), 1.0
+            elif no_figure[i]:
+                action_correct, judged_by_pose = 0.0, 1.0  # the pose model saw no figure: no action shown
             elif not np.isfinite(features[i]).all():
                 results.append(self.failed(NOT_FINITE))
                 continue

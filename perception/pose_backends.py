@@ -33,6 +33,10 @@ class PoseBackend(ABC):
     # Names the model's exact version (e.g. "mediapipe-0.10.21-c1-d0.5"). When set, exemplar poses
     # are cached on disk under it; change it whenever the model's weights change. None: memory only.
     cache_tag: str | None = None
+    # True when the model finds the figure of every subject a benchmark asks for (the mini world's
+    # keypoint network is trained on all its species; mediapipe finds people only). Then an image in
+    # which it finds no figure shows no action, and the judge has no reason to ask CLIP instead.
+    reads_every_subject: bool = False
 
     @abstractmethod
     def estimate(self, images: list[Image.Image]) -> list[Pose | None]:

@@ -87,6 +87,7 @@ class MiniKeypointBackend(PoseBackend):
     """ActionBench-Mini's keypoint network (trained on the rendered world)."""
 
     name = "mini"
+    reads_every_subject = True  # trained on every species of the world, and on images with no figure
 
     def __init__(self, device: str = "cpu", batch_size: int = 64):
         from actionbench.fileio import file_sha256
