@@ -8,7 +8,7 @@ one:
 
 - ``holds``: the CI lies on the claimed side of 0 (``greater``/``less``, with p < 0.05), or inside
   +-margin (``within``);
-- ``contradicted``: the CI lies wholly on the other side (or wholly outside +-margin);
+- ``contradicted``: the CI lies wholly on the other side with p < 0.05 (or wholly outside +-margin);
 - ``not shown``: neither (the CI straddles the line): more seeds or actions are needed;
 - ``not run``: a method is not on the board; ``no pairs``: the score has no paired values.
 
@@ -96,7 +96,7 @@ def outcome(claim: Claim, low: float, high: float, p_value: float) -> str:
     low, high = sorted((sign * low, sign * high))  # now "holds" means the CI is above 0
     if low > 0 and p_value < SIGNIFICANCE:
         return "holds"
-    return "contradicted" if high < 0 else "not shown"
+    return "contradicted" if high < 0 and p_value < SIGNIFICANCE else "not shown"
 
 
 def check_claims(data: RunData, claims: tuple[Claim, ...] = PAPER_CLAIMS) -> pd.DataFrame:

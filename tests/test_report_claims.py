@@ -66,6 +66,7 @@ def test_each_outcome_on_known_differences(claims_run):
     ("greater", 0.0, 0.01, 0.2, 0.06, "not shown"),  # a CI above 0 but p >= 0.05 (bootstrap vs permutation)
     ("greater", 0.0, -0.1, 0.2, 0.4, "not shown"),
     ("greater", 0.0, -0.3, -0.1, 0.001, "contradicted"),
+    ("greater", 0.0, -0.3, -0.01, 0.07, "not shown"),  # the same rule on the wrong side: p >= 0.05 decides nothing
     ("less", 0.0, -0.3, -0.1, 0.001, "holds"),
     ("less", 0.0, 0.1, 0.3, 0.001, "contradicted"),
     ("within", 0.05, -0.05, 0.05, 1.0, "holds"),
