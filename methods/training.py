@@ -55,7 +55,6 @@ from actionbench.methods.training_objective import (  # noqa: F401  (re-exported
     batch_losses,
     denoising_loss,
     draw_batch,
-    draw_denoising_loss,
     fixed_evaluation_loss,
     mean_losses,
     part_means,

@@ -135,13 +135,6 @@ def mean_losses(pipe, scheduler, parts: list[DrawnBatch], together: bool) -> tor
     return torch.stack([batch_losses(pipe, scheduler, part).mean() for part in parts])
 
 
-def draw_denoising_loss(pipe, scheduler, images: TrainingImages, batch: int, generator: torch.Generator,
-                        timestep_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, list[str]]:
-    """One micro-batch: draw it (:func:`draw_batch`); return the per-sample denoising loss and the
-    prompts used (a method may add its own loss on them)."""
-    drawn = draw_batch(scheduler, images, batch, generator, timestep_weights)
-    return batch_losses(pipe, scheduler, drawn), drawn.prompts
-
 @torch.no_grad()
 def fixed_evaluation_loss(pipe, latents: torch.Tensor, encoder_hidden_states: torch.Tensor, seed: int = 1234,
                           cross_attention_kwargs: dict | None = None) -> float:
