@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from actionbench.data import Action, fill_action
@@ -35,12 +34,12 @@ from actionbench.errors import ActionBenchError
 from actionbench.methods import METHODS
 from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
-from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images
+from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images, with_prior_loss
 from actionbench.methods.textual_inversion import save_learned_embeds
 from actionbench.methods.training import (
     DrawnBatch, SplitMicroStep, TrainingImages, add_placeholder_tokens, apply_memory_options, check_templates,
-    check_training_options, draw_batch, encode_images, encode_images_batched, encode_prompts, freeze, load_once,
-    pil_to_tensor, prediction_and_target, read_artifact_info, require_sd_like, run_updates, sample_timesteps,
+    check_training_options, draw_batch, encode_images, encode_images_batched, freeze, load_once, part_errors,
+    pil_to_tensor, read_artifact_info, require_sd_like, run_updates, sample_timesteps,
     scaled_learning_rate, seed_all, train_token_embeddings, training_prompts, training_resolution, training_scheduler,
     write_artifact_info)
 
@@ -217,22 +216,13 @@ class CustomDiffusion(Method):
             # As the script: summed over latent channels, divided by the one-channel mask's area.
             return ((error * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1)).mean()
 
-        def errors(batch: DrawnBatch) -> torch.Tensor:
-            hidden = encode_prompts(base, batch.prompts)
-            prediction, target = prediction_and_target(base, scheduler, batch.latents, hidden, batch.timesteps,
-                                                       batch.noise)
-            return F.mse_loss(prediction.float(), target.float(), reduction="none")
-
         def micro_losses(draws: list[list[MaskedBatch]]) -> torch.Tensor:
             """Instance loss + prior_loss_weight x prior loss per micro-step: every row in one forward
             when fused, else one pass per batch."""
             parts = [part for drawn in draws for part in drawn]
-            if config.fuse_micro_steps:
-                split = errors(DrawnBatch.cat([drawn for drawn, _ in parts])).split([len(d) for d, _ in parts])
-            else:
-                split = tuple(errors(drawn) for drawn, _ in parts)
-            means = torch.stack([part_loss(error, mask) for error, (_, mask) in zip(split, parts)]).view(len(draws), -1)
-            return means[:, 0] + config.prior_loss_weight * means[:, 1] if prior is not None else means[:, 0]
+            errors = part_errors(base, scheduler, [drawn for drawn, _ in parts], config.fuse_micro_steps)
+            means = torch.stack([part_loss(error, mask) for error, (_, mask) in zip(errors, parts)]).view(len(draws), -1)
+            return with_prior_loss(means, config.prior_loss_weight, prior is not None)
 
         lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
         if config.scale_lr and prior is not None:

@@ -30,7 +30,7 @@ from actionbench.errors import ActionBenchError
 from actionbench.methods import METHODS
 from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
-from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images
+from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images, with_prior_loss
 from actionbench.methods.training import (
     DrawnBatch, SplitMicroStep, TrainingImages, apply_memory_options, check_templates, check_training_options,
     draw_batch, encode_images, encode_images_batched, freeze, load_once, mean_losses,
@@ -96,7 +96,7 @@ def fine_tune(base, images: list[Image.Image], prompts: list[str], config: Dream
         pass per batch."""
         parts = [part for drawn in draws for part in drawn]
         means = mean_losses(base, scheduler, parts, config.fuse_micro_steps).view(len(draws), -1)
-        return means[:, 0] + config.prior_loss_weight * means[:, 1] if prior is not None else means[:, 0]
+        return with_prior_loss(means, config.prior_loss_weight, prior is not None)
 
     lr = scaled_learning_rate(config.learning_rate, config, config.scale_lr)
     base.unet.train()

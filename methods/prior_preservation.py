@@ -62,3 +62,9 @@ def class_images(pipe, prompt: str, count: int, size: int, config, cache_dir: Pa
                 with atomic_path(folder / f"{index:04d}.png") as temp:
                     image.save(temp, format="PNG")
     return [square_image(images[i], size) if images[i].size != (size, size) else images[i] for i in range(count)]
+
+
+def with_prior_loss(means, prior_loss_weight: float, has_prior: bool):
+    """Per micro-step (a row of ``means``), the instance loss (column 0) plus ``prior_loss_weight`` x the
+    class-prior loss (column 1), as train_dreambooth.py adds them; the instance loss alone without a prior."""
+    return means[:, 0] + prior_loss_weight * means[:, 1] if has_prior else means[:, 0]

@@ -57,6 +57,7 @@ from actionbench.methods.training_objective import (  # noqa: F401  (re-exported
     draw_batch,
     fixed_evaluation_loss,
     mean_losses,
+    part_errors,
     part_means,
     prediction_and_target,
     require_sd_like,

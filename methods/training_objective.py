@@ -127,12 +127,22 @@ def part_means(rows: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     return torch.stack([part.mean() for part in rows.split(sizes)])
 
 
-def mean_losses(pipe, scheduler, parts: list[DrawnBatch], together: bool) -> torch.Tensor:
-    """Each drawn part's mean denoising loss, ``(len(parts),)``: every row in one forward pass
-    (``together``), or one pass per part (less memory; each part's loss exactly as on its own)."""
+def part_errors(pipe, scheduler, parts: list[DrawnBatch], together: bool) -> list[torch.Tensor]:
+    """Each drawn part's unreduced squared error (rows, C, H, W; float32), conditioned on its prompts:
+    every row in one forward pass (``together``), or one pass per part (less memory)."""
+    def errors(batch: DrawnBatch) -> torch.Tensor:
+        prediction, target = prediction_and_target(pipe, scheduler, batch.latents, encode_prompts(pipe, batch.prompts),
+                                                   batch.timesteps, batch.noise)
+        return F.mse_loss(prediction.float(), target.float(), reduction="none")
+
     if together:
-        return part_means(batch_losses(pipe, scheduler, DrawnBatch.cat(parts)), [len(p) for p in parts])
-    return torch.stack([batch_losses(pipe, scheduler, part).mean() for part in parts])
+        return list(errors(DrawnBatch.cat(parts)).split([len(p) for p in parts]))
+    return [errors(part) for part in parts]
+
+
+def mean_losses(pipe, scheduler, parts: list[DrawnBatch], together: bool) -> torch.Tensor:
+    """Each drawn part's mean denoising loss, ``(len(parts),)`` (:func:`part_errors`)."""
+    return torch.stack([error.mean(dim=(1, 2, 3)).mean() for error in part_errors(pipe, scheduler, parts, together)])
 
 
 @torch.no_grad()
