@@ -48,6 +48,23 @@ from pathlib import Path
 
 import torch
 
+from actionbench.methods.training import (  # the pieces every step is built from, as the methods train
+    ExemplarLatents,
+    ExemplarSampler,
+    add_placeholder_tokens,
+    apply_memory_options,
+    autocast,
+    denoising_loss,
+    encode_prompts,
+    freeze,
+    make_optimizer,
+    optimisation,
+    prediction_and_target,
+    sample_timesteps,
+    train_token_embeddings,
+    training_scheduler,
+)
+
 HERE = Path(__file__).resolve().parent
 METHODS = ("textual_inversion", "dreambooth", "dreambooth_lora", "custom_diffusion", "p_plus", "adi", "cfg")
 CAPTION = "a photo of a person {} on a beach"
@@ -58,7 +75,6 @@ COLUMNS = ("method", "size", "batch", "loop", "ms/step", "peak MiB", "TFLOP/s", 
 @dataclass(frozen=True)
 class Loop:
     """How a step is run: the eager reference, or the optimised loop."""
-
     name: str
     attention: str  # "default" (unfused) or "sdpa"
     channels_last: bool
@@ -141,8 +157,6 @@ def method_config(method: str, loop: Loop, size: int, batch: int, precision: str
 
 
 def random_latents(pipe, size: int, count: int):
-    from actionbench.methods.training import ExemplarLatents
-
     shape = (count, pipe.unet.config.in_channels, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor)
     generator = torch.Generator().manual_seed(count)
     mean = torch.randn(shape, generator=generator).to(pipe.unet.device)
@@ -159,8 +173,6 @@ def finish_pipe(pipe, loop: Loop) -> None:
 
 def device_draws(pipe, scheduler, latents, batch: int, generator: torch.Generator, loop: Loop):
     """(latents, noise, timesteps) for one micro-batch: drawn on the CPU as the methods do, or on the device."""
-    from actionbench.methods.training import sample_timesteps
-
     indices = torch.randint(0, len(latents), (batch,), generator=generator)
     if loop.host_syncs:
         chosen = latents.sample(indices, generator)
@@ -174,8 +186,6 @@ def device_draws(pipe, scheduler, latents, batch: int, generator: torch.Generato
 
 
 def on_host(latents):
-    from actionbench.methods.training import ExemplarLatents
-
     return ExemplarLatents(mean=latents.mean.cpu(), std=latents.std.cpu())
 
 
@@ -204,18 +214,6 @@ def adam_step(optimizer, parameters, loss, loop: Loop, max_grad_norm: float | No
 
 
 def textual_inversion_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
-    from actionbench.methods.training import (
-        add_placeholder_tokens,
-        apply_memory_options,
-        autocast,
-        denoising_loss,
-        encode_prompts,
-        freeze,
-        make_optimizer,
-        train_token_embeddings,
-        training_scheduler,
-    )
-
     config = method_config("textual_inversion", loop, size, batch, precision)
     apply_memory_options(pipe, config)
     freeze(pipe.unet, pipe.vae)
@@ -247,15 +245,6 @@ def textual_inversion_step(pipe, loop: Loop, size: int, batch: int, precision: s
 
 def _dreambooth_family(method: str, pipe, loop: Loop, size: int, batch: int, precision: str,
                        trainable: Callable[[], list]) -> Callable[[], None]:
-    from actionbench.methods.training import (
-        apply_memory_options,
-        autocast,
-        denoising_loss,
-        encode_prompts,
-        freeze,
-        make_optimizer,
-        training_scheduler,
-    )
 
     config = method_config(method, loop, size, batch, precision)
     apply_memory_options(pipe, config)
@@ -304,18 +293,6 @@ def dreambooth_lora_step(pipe, loop, size, batch, precision):
 def custom_diffusion_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
     import torch.nn.functional as F
     from actionbench.methods.custom_diffusion import custom_diffusion_processors
-    from actionbench.methods.training import (
-        add_placeholder_tokens,
-        apply_memory_options,
-        autocast,
-        denoising_loss,
-        encode_prompts,
-        freeze,
-        make_optimizer,
-        prediction_and_target,
-        train_token_embeddings,
-        training_scheduler,
-    )
 
     config = method_config("custom_diffusion", loop, size, batch, precision)
     apply_memory_options(pipe, config)
@@ -364,13 +341,6 @@ def _identifier_state(method, pipe, config, size: int):
         install_layerwise_attention,
         token_embedding,
     )
-    from actionbench.methods.training import (
-        ExemplarSampler,
-        apply_memory_options,
-        freeze,
-        optimisation,
-        training_scheduler,
-    )
 
     generator = torch.Generator().manual_seed(0)
     freeze(pipe.unet, pipe.vae, pipe.text_encoder)
@@ -391,7 +361,6 @@ def _identifier_state(method, pipe, config, size: int):
 def p_plus_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
     from actionbench.methods.layerwise import encode_with_identifiers
     from actionbench.methods.p_plus import PPlusMethod
-    from actionbench.methods.training import autocast, denoising_loss
 
     method = PPlusMethod()
     state = _identifier_state(method, pipe, method_config("p_plus", loop, size, batch, precision), size)
@@ -452,12 +421,6 @@ def adi_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callabl
 
 def cfg_step(pipe, loop: Loop, size: int, batch: int, precision: str) -> Callable[[], None]:
     """One denoising step of 50-step DDIM sampling with classifier-free guidance (7.5), as the pipeline runs it."""
-    from actionbench.methods.training import (
-        apply_memory_options,
-        autocast,
-        encode_prompts,
-    )
-
     config = method_config("text", loop, size, batch, precision)
     apply_memory_options(pipe, config)
     pipe.unet.eval()
