@@ -17,31 +17,33 @@ from pathlib import Path
 
 import pandas as pd
 
-# (score, header, shown in points)
-COLUMNS = [("action_correct", "judge Action", True), ("subject_correct", "judge Subject", True),
-           ("total_correct", "judge Total", True), ("pose_oks", "pose_oks", False),
-           ("subject_top1", "subject_top1", True), ("leakage", "leakage (lower is better)", False)]
+from actionbench.reports.claims import expectation_label
+from actionbench.reports.compare import format_value
+
+# (score, header)
+COLUMNS = [("action_correct", "judge Action"), ("subject_correct", "judge Subject"), ("total_correct", "judge Total"),
+           ("pose_oks", "pose_oks"), ("subject_top1", "subject_top1"), ("leakage", "leakage (lower is better)")]
 
 
-def cell(mean: float, low: float, high: float, points: bool) -> str:
+def cell(mean: float, low: float, high: float, kind: str, signed: bool = False) -> str:
+    """A value and its CI as the board shows them (judgements in points)."""
     if math.isnan(mean):
         return "–"
-    if points:
-        return f"{100 * mean:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+    return (f"{format_value(mean, kind, signed)} [{format_value(low, kind, signed)}, "
+            f"{format_value(high, kind, signed)}]")
 
 
 def methods_table(board: pd.DataFrame) -> str:
     overall = board[board["action"] == "overall"].set_index(["method", "score"])
     methods = list(dict.fromkeys(board["method"]))
-    lines = ["| method | " + " | ".join(header for _, header, _ in COLUMNS) + " |",
+    lines = ["| method | " + " | ".join(header for _, header in COLUMNS) + " |",
              "|---" * (len(COLUMNS) + 1) + "|"]
     for method in methods:
         cells = []
-        for score, _, points in COLUMNS:
+        for score, _ in COLUMNS:
             if (method, score) in overall.index:
                 row = overall.loc[(method, score)]
-                cells.append(cell(row["mean"], row["ci_low"], row["ci_high"], points))
+                cells.append(cell(row["mean"], row["ci_low"], row["ci_high"], row["kind"]))
             else:
                 cells.append("–")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
@@ -52,20 +54,11 @@ def claims_table(claims: pd.DataFrame, board: pd.DataFrame) -> str:
     kinds = dict(zip(board["score"], board["kind"]))
     lines = ["| # | claim | A - B | score | expected | A - B [95% CI] | p | outcome |", "|---" * 8 + "|"]
     for row in claims.itertuples():
-        points = kinds.get(row.score) == "binary"
-        scale, digits = (100.0, 1) if points else (1.0, 3)
-        if math.isnan(row.difference):
-            shown = "–"
-        else:
-            shown = (f"{scale * row.difference:+.{digits}f} [{scale * row.ci_low:+.{digits}f}, "
-                     f"{scale * row.ci_high:+.{digits}f}]")
-        expected = row.expected
-        if expected.startswith("|"):  # "|A - B| <= m": a Markdown cell cannot hold the bars
-            margin = float(expected.split("<= ")[1])
-            expected = f"within ±{100 * margin:g} points" if points else f"within ±{margin:g}"
+        kind = kinds.get(row.score, "continuous")
+        shown = cell(row.difference, row.ci_low, row.ci_high, kind, signed=True)
         p = "–" if math.isnan(row.p_value) else (f"{row.p_value:.3f}" if row.p_value >= 0.001 else "< 0.001")
         lines.append(f"| {row.claim} | {row.statement} | {row.method_a} - {row.method_b} | {row.score} | "
-                     f"{expected} | {shown} | {p} | {row.outcome} |")
+                     f"{expectation_label(row.expected, row.margin, kind)} | {shown} | {p} | {row.outcome} |")
     return "\n".join(lines)
 
 

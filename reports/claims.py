@@ -80,7 +80,7 @@ PAPER_CLAIMS: tuple[Claim, ...] = (
           "greater"),
 )
 
-COLUMNS = ["claim", "statement", "method_a", "method_b", "score", "expected", "n", "mean_a", "mean_b",
+COLUMNS = ["claim", "statement", "method_a", "method_b", "score", "expected", "margin", "n", "mean_a", "mean_b",
            "difference", "ci_low", "ci_high", "p_value", "outcome"]
 
 
@@ -106,7 +106,8 @@ def check_claims(data: RunData, claims: tuple[Claim, ...] = PAPER_CLAIMS) -> pd.
     rows = []
     for claim in claims:
         row = {"claim": claim.number, "statement": claim.statement, "method_a": claim.method_a,
-               "method_b": claim.method_b, "score": claim.score, "expected": claim.expected, "n": 0,
+               "method_b": claim.method_b, "score": claim.score, "expected": claim.expected,
+               "margin": claim.margin, "n": 0,
                "mean_a": math.nan, "mean_b": math.nan, "difference": math.nan, "ci_low": math.nan,
                "ci_high": math.nan, "p_value": math.nan}
         missing = [m for m in (claim.method_a, claim.method_b) if m not in methods]
@@ -131,6 +132,13 @@ def check_claims(data: RunData, claims: tuple[Claim, ...] = PAPER_CLAIMS) -> pd.
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def expectation_label(expected: str, margin: float, kind: str) -> str:
+    """A claim's expectation in the units its values are shown in: a margin on a judgement in points."""
+    if not margin:
+        return expected
+    return f"within ±{100 * margin:g} points" if kind == "binary" else f"within ±{margin:g}"
+
+
 def format_claims(table: pd.DataFrame, infos: dict) -> str:
     """The claims for the terminal: one line each, the difference and CI in the score's display units."""
     header = ["#", "claim", "A - B", "score", "expected", "A - B (95% CI)", "p", "outcome"]
@@ -139,10 +147,8 @@ def format_claims(table: pd.DataFrame, infos: dict) -> str:
         kind = infos.get(row.score, {}).get("kind", "continuous")
         shown = (f"{format_value(row.difference, kind, True)} [{format_value(row.ci_low, kind, True)}, "
                  f"{format_value(row.ci_high, kind, True)}]")
-        expected = row.expected
-        if kind == "binary" and expected.startswith("|"):  # the margin in the points the values are shown in
-            expected = f"|A - B| <= {100 * float(expected.split('<= ')[1]):g} points"
-        lines.append([str(row.claim), row.statement, f"{row.method_a} - {row.method_b}", row.score, expected,
+        lines.append([str(row.claim), row.statement, f"{row.method_a} - {row.method_b}", row.score,
+                      expectation_label(row.expected, row.margin, kind),
                       shown, format_p(row.p_value), row.outcome])
     widths = [max(len(cell) for cell in column) for column in zip(header, *lines)]
 
