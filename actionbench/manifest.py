@@ -58,6 +58,7 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         "method_configs": {name: dataclasses.asdict(c) for name, c in plan.method_configs.items()},
         "metric_configs": {name: dataclasses.asdict(c) for name, c in plan.metric_configs.items()},
         "scorers": dataclasses.asdict(plan.scorers),
+        "scorer_versions": plan.scorer_versions,
         "benchmark": {
             "name": plan.benchmark.name,
             "version": plan.benchmark.version,

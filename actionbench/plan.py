@@ -17,6 +17,7 @@ from actionbench.data import Action, Benchmark, Subject, get_benchmark, resolve_
 from actionbench.data.domains import foreign_actions, left_out_notice
 from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.fileio import stable_hash
+from actionbench.perception.settings import scorer_versions
 from actionbench.methods import METHODS
 from actionbench.metrics import METRICS
 from actionbench.store import Unit
@@ -44,6 +45,7 @@ class Plan:
     metrics: list[str]
     seeds: list[int]
     scorers: ScorerConfig
+    scorer_versions: dict[str, str | None]  # the chosen scorers' model versions (weights hashes)
     method_configs: dict[str, Any]  # method name -> its resolved config dataclass
     metric_configs: dict[str, Any] = field(default_factory=dict)  # metric name -> its resolved settings dataclass
     references: dict[str, str] = field(default_factory=dict)  # metric -> reference method
@@ -148,7 +150,8 @@ def build_plan(config: RunConfig) -> Plan:
     all_methods = list(dict.fromkeys(methods + list(references.values())))
     method_configs = {m: method_config(m, benchmark, config, protocol_defaults) for m in all_methods}
     plan = Plan(config=config, benchmark=benchmark, base=base, actions=actions, methods=methods,
-                metrics=metrics, seeds=seeds, scorers=scorers, method_configs=method_configs,
+                metrics=metrics, seeds=seeds, scorers=scorers, scorer_versions=scorer_versions(scorers),
+                method_configs=method_configs,
                 metric_configs={m: metric_configs[m] for m in metrics},
                 references=references, requests=image_requests(benchmark, seeds))
     if _is_all(config.actions):
@@ -223,4 +226,5 @@ def compute_keys(plan: Plan) -> None:
         plan.keys[(unit, "score")] = stable_hash({
             "generate": plan.keys[(unit, "generate")], "metrics": plan.metrics, "references": references,
             "metric_settings": {m: plan.metric_configs[m] for m in plan.metrics},
-            "scorers": plan.scorers, "benchmark": plan.benchmark.version})
+            "scorers": plan.scorers, "scorer_versions": plan.scorer_versions,
+            "benchmark": plan.benchmark.version})

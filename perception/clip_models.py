@@ -60,6 +60,20 @@ def load_clip(scorers: ScorerConfig, device: str = "cpu") -> ClipBundle:
     return _load_open_clip(name, pretrained, device)
 
 
+def clip_model_version(scorers: ScorerConfig) -> str | None:
+    """The chosen CLIP's version for score keys, without loading it: a registered model's own
+    ``model_version()`` when its factory has one (the mini CLIP hashes its weights file); for an
+    open_clip name with no ``clip_pretrained``, the weights file ``$ACTIONBENCH_CLIP_WEIGHTS`` names
+    (a different file is a different model). None otherwise: the scorer settings name the model."""
+    name = scorers.clip_model or DEFAULT_MODEL
+    if name in CLIP_MODELS.names():
+        version = getattr(CLIP_MODELS.get(name), "model_version", None)
+        return version() if callable(version) else None
+    if scorers.clip_pretrained is None and os.environ.get(WEIGHTS_ENV):
+        return f"{WEIGHTS_ENV}={os.environ[WEIGHTS_ENV]}"
+    return None
+
+
 def _load_open_clip(name: str, pretrained: str | None, device: str) -> ClipBundle:
     import open_clip
 

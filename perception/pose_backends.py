@@ -38,6 +38,13 @@ class PoseBackend(ABC):
     # which it finds no figure shows no action, and the judge has no reason to ask CLIP instead.
     reads_every_subject: bool = False
 
+    @classmethod
+    def model_version(cls) -> str | None:
+        """The model's version, found without loading it (a weights file's hash, a package's version).
+        Runs key their scores on it, so upgraded weights re-score a resumed run instead of mixing old
+        and new scores on one board. None: the backend's name is all that identifies it."""
+        return None
+
     @abstractmethod
     def estimate(self, images: list[Image.Image]) -> list[Pose | None]:
         """One entry per image: its pose, or None when no person is found."""

@@ -40,6 +40,15 @@ class MediapipePose(PoseBackend):
 
     name = "mediapipe"
 
+    @classmethod
+    def model_version(cls) -> str | None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"mediapipe-{version('mediapipe')}"  # its pose models ship inside the wheel
+        except PackageNotFoundError:
+            return None
+
     def __init__(self, min_detection_confidence: float = 0.5):
         import mediapipe as mp
 

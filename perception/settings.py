@@ -2,7 +2,8 @@
 
 ``--set scorers.KEY=VALUE`` sets one; a benchmark's ``defaults.scorers`` fills what is unset (the
 mini world names its own CLIP and keypoint network). The resolved values land in the run manifest
-and in every score key.
+and in every score key, with the chosen models' versions (:func:`scorer_versions`), so that new
+weights under the same name re-score a resumed run.
 """
 
 from __future__ import annotations
@@ -19,3 +20,14 @@ class ScorerConfig:
     pose_backend: str | None = None  # "mediapipe" for photos; a benchmark may bring its own
     batch_size: int = 16
     device: str = "auto"
+
+
+def scorer_versions(scorers: ScorerConfig) -> dict[str, str | None]:
+    """The versions of the models ``scorers`` chooses, found without loading them (None: the name in
+    ``scorers`` is all that identifies the model)."""
+    from actionbench.perception import POSE_BACKENDS
+    from actionbench.perception.clip_models import clip_model_version
+    from actionbench.perception.pose_backends import DEFAULT_POSE_BACKEND
+
+    pose = POSE_BACKENDS.get(scorers.pose_backend or DEFAULT_POSE_BACKEND)
+    return {"pose": pose.model_version(), "clip": clip_model_version(scorers)}

@@ -210,3 +210,17 @@ def test_real_weights_clip_t_and_clip_i_separate_right_from_wrong(tmp_path):
     clip_i = clip_i_score(features, exemplar)
     print("CLIP-I to the astronaut: variant", round(clip_i[0], 3), "others", np.round(clip_i[1:], 3))
     assert clip_i[0] > clip_i[1:].max()
+
+
+def test_clip_model_version_names_the_weights_a_run_scores_with(monkeypatch):
+    """Score keys hold it (perception/settings.py: scorer_versions): other weights, another key."""
+    import actionbench.mini  # noqa: F401  (registers the mini CLIP)
+    from actionbench.fileio import file_sha256
+    from actionbench.mini.clip import WEIGHTS_FILE
+    from actionbench.perception.clip_models import clip_model_version
+
+    monkeypatch.setenv(WEIGHTS_ENV, "/models/vit-l-14.bin")
+    assert clip_model_version(ScorerConfig(clip_model="ViT-L-14")) == f"{WEIGHTS_ENV}=/models/vit-l-14.bin"
+    assert clip_model_version(ScorerConfig(clip_model="ViT-L-14", clip_pretrained="openai")) is None  # in the config
+    assert clip_model_version(ScorerConfig(clip_model="mini")) == f"mini-{file_sha256(WEIGHTS_FILE)[:12]}"
+    assert clip_model_version(ScorerConfig(clip_model="tiny-random")) is None  # random weights from a fixed config

@@ -179,3 +179,20 @@ def test_a_marker_records_what_it_vouches_for(finished_run):
         assert entry["size"] == (unit / name).stat().st_size and entry["sha256"] == file_sha256(unit / name)
     assert list(json.loads((unit / "score.json").read_text())["outputs"]) == ["scores.jsonl"]
     assert list(json.loads((unit / "train.json").read_text())["outputs"]) == ["artifact/words.json"]
+
+
+def test_new_scorer_weights_rescore_a_resumed_run_without_retraining(damaged, fixture_benchmark, monkeypatch):
+    """A scorer's model under the same name with other weights (an upgraded package, retrained mini
+    keypoints) must not leave old scores beside new ones: its version is in every score key, so the
+    resumed run re-scores every unit and trains and generates nothing again."""
+    from actionbench.perception import POSE_BACKENDS
+    from actionbench.perception.pose_backends import DEFAULT_POSE_BACKEND
+
+    before = markers(damaged)
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    assert manifest["scorer_versions"]["pose"] == POSE_BACKENDS.get(DEFAULT_POSE_BACKEND).model_version()
+    monkeypatch.setattr(POSE_BACKENDS.get(DEFAULT_POSE_BACKEND), "model_version", classmethod(lambda cls: "upgraded"))
+
+    assert main(run_args(fixture_benchmark, damaged)) == 0
+    assert redone(before, markers(damaged)) == {name for name in before if name.endswith("/score.json")}
+    assert json.loads((damaged / "manifest.json").read_text())["scorer_versions"]["pose"] == "upgraded"

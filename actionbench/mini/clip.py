@@ -45,3 +45,13 @@ def load_mini_clip(pretrained: str | None = None, device: str = "cpu") -> ClipBu
     """ActionBench-Mini's CLIP, trained contrastively on the rendered world's images and captions."""
     model, preprocess, tokenizer = create_model(pretrained, device)
     return ClipBundle(model=model, preprocess=preprocess, tokenizer=tokenizer, name="mini")
+
+
+def mini_clip_version() -> str:
+    """The shipped weights' hash: runs re-score when the mini CLIP is retrained."""
+    from actionbench.fileio import file_sha256
+
+    return f"mini-{file_sha256(WEIGHTS_FILE)[:12]}"
+
+
+load_mini_clip.model_version = mini_clip_version  # type: ignore[attr-defined]  # read by clip_model_version

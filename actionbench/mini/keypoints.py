@@ -89,14 +89,18 @@ class MiniKeypointBackend(PoseBackend):
     name = "mini"
     reads_every_subject = True  # trained on every species of the world, and on images with no figure
 
-    def __init__(self, device: str = "cpu", batch_size: int = 64):
+    @classmethod
+    def model_version(cls) -> str:
         from actionbench.fileio import file_sha256
 
+        return f"mini-{file_sha256(WEIGHTS / 'model.safetensors')[:12]}"
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64):
         self.device = device
         self.batch_size = batch_size
         self.net = load_keypoint_net().to(device)
         # Names the weights, so cached exemplar poses are recomputed when the network changes.
-        self.cache_tag = f"mini-{file_sha256(WEIGHTS / 'model.safetensors')[:12]}"
+        self.cache_tag = self.model_version()
 
     @torch.no_grad()
     def estimate(self, images: list[Image.Image]) -> list[Pose | None]:
