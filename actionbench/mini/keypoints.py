@@ -1,7 +1,8 @@
 """The mini world's pose estimator: a small CNN that finds the 17 COCO body joints of one figure.
 
-Heatmaps at 16x16 are read out with a soft-argmax (integral regression, Sun et al., ECCV 2018), which
-gives sub-pixel joints from a small network; a presence head says whether there is a figure at all,
+Heatmaps at the input's 32x32 (``full_resolution``; the first shipped network read 16x16) are read out
+with a soft-argmax (integral regression, Sun et al., ECCV 2018), which gives sub-pixel joints from a
+small network; a presence head says whether there is a figure at all,
 so "no figure" is a possible answer, as with mediapipe on photos. Registered as the ``mini`` pose
 backend (declared in this package's ``__init__``); metrics use it through
 :class:`~actionbench.perception.pose_backends.PoseBackend` only.
@@ -33,21 +34,29 @@ def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class KeypointNet(nn.Module):
     """32x32 RGB -> 17 joints (x, y in input pixels), per-joint visibility logits, a presence logit."""
 
-    def __init__(self, width: int = 16, joints: int = 17):
+    def __init__(self, width: int = 16, joints: int = 17, full_resolution: bool = False):
         super().__init__()
         self.joints = joints
         self.stem = nn.Sequential(_block(3, width), _block(width, width))  # 32x32
         self.down1 = nn.Sequential(_block(width, 2 * width, 2), _block(2 * width, 2 * width))  # 16x16
         self.down2 = nn.Sequential(_block(2 * width, 4 * width, 2), _block(4 * width, 4 * width))  # 8x8
         self.up = nn.Sequential(_block(6 * width, 2 * width), _block(2 * width, 2 * width))  # 16x16
-        self.heatmaps = nn.Conv2d(2 * width, joints, 1)
+        # Heatmaps at the input's 32x32 (one more decoder stage over the stem's features) or at 16x16.
+        self.up_full = (nn.Sequential(_block(3 * width, width), _block(width, width)) if full_resolution
+                        else None)
+        self.heatmaps = nn.Conv2d(width if full_resolution else 2 * width, joints, 1)
         self.visibility = nn.Linear(4 * width, joints + 1)  # per joint, then presence
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        f1 = self.down1(self.stem(x))
+        f0 = self.stem(x)
+        f1 = self.down1(f0)
         f2 = self.down2(f1)
         up = nn.functional.interpolate(f2, scale_factor=2, mode="nearest")
-        logits = self.heatmaps(self.up(torch.cat([f1, up], dim=1)))  # (N, 17, 16, 16)
+        features = self.up(torch.cat([f1, up], dim=1))  # 16x16
+        if self.up_full is not None:
+            up = nn.functional.interpolate(features, scale_factor=2, mode="nearest")
+            features = self.up_full(torch.cat([f0, up], dim=1))  # 32x32
+        logits = self.heatmaps(features)  # (N, 17, h, w)
         n, j, h, w = logits.shape
         probs = logits.flatten(2).softmax(-1).view(n, j, h, w)
         scale = x.shape[-1] / w

@@ -80,6 +80,34 @@ def batch_images(images: np.ndarray, recon: np.ndarray | None, index: np.ndarray
     return x
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of images (N, C, H, W) with standard deviation ``sigma`` pixels."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+SOFTEN_FRACTION = 0.3  # rows of a keypoint batch blurred like the judge's degradation levels
+SOFTEN_SIGMAS = (0.5, 0.75, 1.0, 1.25)  # pixels: around docs/judge.md's levels, figures still readable by eye
+
+
+def soften(x: torch.Tensor, rng: np.random.Generator, fraction: float = SOFTEN_FRACTION) -> torch.Tensor:
+    """Blur ``fraction`` of the rows by a Gaussian of a sigma drawn from :data:`SOFTEN_SIGMAS`: generated
+    images are autoencoder decodings, often softer than the reconstruction of a render, and the pose
+    estimator must read them as exactly as it reads renders."""
+    chosen = rng.random(len(x)) < fraction
+    sigmas = rng.integers(0, len(SOFTEN_SIGMAS), len(x))
+    for k, sigma in enumerate(SOFTEN_SIGMAS):
+        rows = torch.from_numpy(chosen & (sigmas == k))
+        if rows.any():
+            x[rows] = gaussian_blur(x[rows], sigma)
+    return x
+
+
 # --- images that show no figure -------------------------------------------------------------------------
 # Each maker turns n source images (renders or reconstructions, [-1, 1], (n, 3, 32, 32)) into n images in
 # which no figure can be seen; sources give the world's colours, so negatives are not told apart by palette.
