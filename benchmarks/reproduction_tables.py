@@ -4,9 +4,11 @@
     actionbench report runs/repro-mini --claims
     python benchmarks/reproduction_tables.py runs/repro-mini
 
-Reads only what ``report`` wrote (``leaderboard.csv`` and ``claims.csv`` in the run directory): the
+Reads what ``report`` wrote (``leaderboard.csv`` and ``claims.csv`` in the run directory): the
 overall mean and 95% CI of the paper's columns and the mini world's own scores per method, then each
-claim's paired difference and outcome.
+claim's paired difference and outcome. When ADI's ablations are on the board, a third table pairs ADI
+with each of them (ADI - variant over the same prompts and seeds, from the run store, as
+``report --compare adi VARIANT`` does).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from actionbench.reports.claims import expectation_label
-from actionbench.reports.compare import format_value
+from actionbench.reports.compare import compare_methods, format_value
+from actionbench.reports.load import load_runs
 
 # (score, header)
 COLUMNS = [("action_correct", "judge Action"), ("subject_correct", "judge Subject"), ("total_correct", "judge Total"),
@@ -62,6 +65,42 @@ def claims_table(claims: pd.DataFrame, board: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+ABLATION_SCORES = ["subject_top1", "subject_correct", "pose_oks", "action_correct", "leakage"]
+
+
+def adi_variants(methods: list[str]) -> list[str]:
+    """The board's methods that are registered variants of ADI (its ablations), in board order."""
+    from actionbench.methods import METHODS
+    from actionbench.methods.adi import ADIMethod
+
+    known = set(METHODS.names())
+    return [m for m in methods if m != "adi" and m in known and issubclass(METHODS.get(m), ADIMethod)]
+
+
+def ablations_table(folder: Path, methods: list[str]) -> str:
+    """ADI - variant, overall, per score: the paired difference, its 95% CI and p."""
+    variants = adi_variants(methods)
+    if "adi" not in methods or not variants:
+        return ""
+    data = load_runs([folder])
+    comparisons = {v: compare_methods(data, "adi", v) for v in variants}
+    present = set.union(*(set(c["score"]) for c in comparisons.values()))
+    scores = [s for s in ABLATION_SCORES if s in present]
+    lines = ["| ablation | " + " | ".join(f"ADI - ablation: {s}" for s in scores) + " |", "|---" * (len(scores) + 1) + "|"]
+    for variant, comparison in comparisons.items():
+        overall = comparison[comparison["action"] == "overall"].set_index("score")
+        cells = []
+        for score in scores:
+            if score not in overall.index:
+                cells.append("–")
+                continue
+            row = overall.loc[score]
+            p = "–" if math.isnan(row["p_value"]) else (f"{row['p_value']:.3f}" if row["p_value"] >= 0.001 else "< 0.001")
+            cells.append(f"{cell(row['difference'], row['ci_low'], row['ci_high'], row['kind'], signed=True)}, p {p}")
+        lines.append(f"| `{variant}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run directory that 'actionbench report --claims' has reported")
@@ -74,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     print(methods_table(board))
     print()
     print(claims_table(pd.read_csv(folder / "claims.csv"), board))
+    ablations = ablations_table(folder, list(dict.fromkeys(board["method"])))
+    if ablations:
+        print()
+        print(ablations)
     return 0
 
 

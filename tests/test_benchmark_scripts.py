@@ -135,6 +135,29 @@ def test_reproduction_tables_print_the_methods_and_the_claims_in_markdown(tmp_pa
     assert "| 1 | ADI keeps the subject better than P+ | adi - p_plus | subject_correct | A > B | +50.0 [" in printed
     assert "| within ±5 points |" in printed and "| within ±0.05 |" in printed
     assert "not run (dreambooth)" in printed
+    assert "ablation" not in printed  # no ADI variant on this board
     with pytest.raises(SystemExit):
         module.main([str(tmp_path)])  # not reported: says to run report --claims first
     assert "run 'actionbench report" in capsys.readouterr().err
+
+
+def test_reproduction_tables_pair_adi_with_each_ablation_on_the_board(tmp_path, capsys):
+    """ADI keeps every subject, ``adi-no-mask`` half of them (seeds 0, 2, ...); poses are equal."""
+    from report_helpers import write_run
+    from test_report_claims import INFOS
+
+    from actionbench.cli import main as cli
+
+    def values(method, action, subject, seed):
+        kept = 1.0 if method == "adi" else float(seed % 2 == 0)
+        return {"subject_correct": kept, "action_correct": 0.0, "pose_oks": 0.5}
+
+    run = write_run(tmp_path / "run", values, methods=("adi", "adi-no-mask", "p_plus"), seeds=range(10), infos=INFOS)
+    assert cli(["report", str(run), "--claims", "--no-screenshot"]) == 0
+    capsys.readouterr()
+    assert load_script("reproduction_tables.py").main([str(run)]) == 0
+    table = capsys.readouterr().out.split("\n\n")[-1].strip().splitlines()
+    assert table[0] == ("| ablation | ADI - ablation: subject_correct | ADI - ablation: pose_oks | "
+                        "ADI - ablation: action_correct |")
+    assert len(table) == 3 and table[2].startswith("| `adi-no-mask` | +50.0 [")  # p_plus is no ablation
+    assert "+0.000 [+0.000, +0.000], p –" in table[2] or "+0.000 [+0.000, +0.000], p 1.000" in table[2]
