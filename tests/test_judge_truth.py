@@ -42,11 +42,12 @@ def test_levels_degrade_step_by_step_and_say_how_much(results):
 
 
 def test_the_judge_separates_truth_at_every_level_a_person_can_read(results):
-    """Balanced accuracy >= 0.90 at the render, the autoencoder and blur up to 0.75 px (measured
-    over all 8 actions in docs/judge.md; 1.0 px gives 0.88 there, 1.5 px is no longer legible)."""
+    """Balanced accuracy >= 0.90 at the render, the autoencoder and blur up to 1.0 px, the levels a
+    person can still read (measured over all 8 actions in docs/judge.md: 0.96-0.98 there, and 0.91
+    at 1.5 px, which is no longer legible; before the 32x32 keypoint network 1.0 px gave 0.88)."""
     readable = [r for r in results if r.level.name in ("render", "autoencoder", "autoencoder + blur 0.5 px",
-                                                      "autoencoder + blur 0.75 px")]
-    assert len(readable) == 4
+                                                      "autoencoder + blur 0.75 px", "autoencoder + blur 1.0 px")]
+    assert len(readable) == 5
     for result in readable:
         own, other, balanced = result.rates()
         assert balanced >= 0.90, (result.level.name, own, other)
@@ -59,7 +60,7 @@ def test_renders_of_other_actions_are_refused_on_every_action(results):
     autoencoded = results[1]
     for action, (own, other) in autoencoded.per_action().items():
         assert other <= 0.1, action  # the wrong_action target
-        assert own >= 0.7, action  # measured 0.77 to 1.0 over all 8 actions; the issue's target is 0.9
+        assert own >= 0.8, action  # measured 0.87 to 1.0 over all 8 actions (30 each); the issue's target is 0.9
 
 
 def test_the_curve_and_the_best_threshold_are_consistent(results):

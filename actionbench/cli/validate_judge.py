@@ -121,11 +121,12 @@ def truth_report(results) -> str:
 
     first = results[0]
     per_action = len(first.labels) // max(len(first.actions), 1)
+    name_width = max([8] + [len(name) for name in first.actions])  # action names are never cut short
     lines = [f"against the world's truth: {per_action} renders of each of {len(first.actions)} actions (the protocol's "
              f"subjects), judged against every action with the board's threshold {first.threshold:.3f}; positives: "
              f"the action's own renders (the oracle control), negatives: other actions' (the wrong_action control)",
              f"{'level':28} {'distance':>8} {'sharp':>6} {'found':>6} {'own':>6} {'other':>6} {'bal.acc':>7}  "
-             f"{'worst own':>14} {'worst other':>16}  best threshold (bal.acc)",
+             f"{'worst own':>{name_width + 6}} {'worst other':>{name_width + 6}}  best threshold (bal.acc)",
              ]
     for result in results:
         own, other, balanced = result.rates()
@@ -135,7 +136,8 @@ def truth_report(results) -> str:
         best_t, best_b = result.best()
         lines.append(f"{result.level.name:28} {result.level.distance:8.1f} {result.level.sharpness:6.1f} "
                      f"{result.detection_rate:6.3f} {own:6.3f} {other:6.3f} {balanced:7.3f}  "
-                     f"{worst_own[:8]:>8} {per[worst_own][0]:5.2f} {worst_other[:10]:>10} {per[worst_other][1]:5.2f}  "
+                     f"{worst_own:>{name_width}} {per[worst_own][0]:5.2f} {worst_other:>{name_width}} "
+                     f"{per[worst_other][1]:5.2f}  "
                      f"{best_t:.3f} ({best_b:.3f})")
     lines.append("distance: mean absolute difference from the renders (0-255); sharp: mean gradient magnitude; "
                  "own: renders accepted as their own action; other: accepted as another")
