@@ -36,6 +36,10 @@ def cell(mean: float, low: float, high: float, kind: str, signed: bool = False) 
             f"{format_value(high, kind, signed)}]")
 
 
+def p_text(p_value: float) -> str:
+    return "–" if math.isnan(p_value) else (f"{p_value:.3f}" if p_value >= 0.001 else "< 0.001")
+
+
 def methods_table(board: pd.DataFrame) -> str:
     overall = board[board["action"] == "overall"].set_index(["method", "score"])
     methods = list(dict.fromkeys(board["method"]))
@@ -59,7 +63,7 @@ def claims_table(claims: pd.DataFrame, board: pd.DataFrame) -> str:
     for row in claims.itertuples():
         kind = kinds.get(row.score, "continuous")
         shown = cell(row.difference, row.ci_low, row.ci_high, kind, signed=True)
-        p = "–" if math.isnan(row.p_value) else (f"{row.p_value:.3f}" if row.p_value >= 0.001 else "< 0.001")
+        p = p_text(row.p_value)
         lines.append(f"| {row.claim} | {row.statement} | {row.method_a} - {row.method_b} | {row.score} | "
                      f"{expectation_label(row.expected, row.margin, kind)} | {shown} | {p} | {row.outcome} |")
     return "\n".join(lines)
@@ -95,8 +99,8 @@ def ablations_table(folder: Path, methods: list[str]) -> str:
                 cells.append("–")
                 continue
             row = overall.loc[score]
-            p = "–" if math.isnan(row["p_value"]) else (f"{row['p_value']:.3f}" if row["p_value"] >= 0.001 else "< 0.001")
-            cells.append(f"{cell(row['difference'], row['ci_low'], row['ci_high'], row['kind'], signed=True)}, p {p}")
+            shown = cell(row["difference"], row["ci_low"], row["ci_high"], row["kind"], signed=True)
+            cells.append(f"{shown}, p {p_text(row['p_value'])}")
         lines.append(f"| `{variant}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -29,5 +29,6 @@ def scorer_versions(scorers: ScorerConfig) -> dict[str, str | None]:
     from actionbench.perception.clip_models import clip_model_version
     from actionbench.perception.pose_backends import DEFAULT_POSE_BACKEND
 
-    pose = POSE_BACKENDS.get(scorers.pose_backend or DEFAULT_POSE_BACKEND)
-    return {"pose": pose.model_version(), "clip": clip_model_version(scorers)}
+    pose_version = getattr(POSE_BACKENDS.get(scorers.pose_backend or DEFAULT_POSE_BACKEND), "model_version", None)
+    return {"pose": pose_version() if callable(pose_version) else None,  # a plugin may not derive PoseBackend
+            "clip": clip_model_version(scorers)}
