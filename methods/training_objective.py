@@ -79,10 +79,19 @@ def denoising_loss(pipe, scheduler, latents: torch.Tensor, encoder_hidden_states
 
     ``reduction="none"`` returns one loss per sample (used by ADI to read per-sample gradients).
     """
+    loss = squared_error(pipe, scheduler, latents, encoder_hidden_states, timesteps, noise,
+                         cross_attention_kwargs).mean(dim=(1, 2, 3))
+    return loss.mean() if reduction == "mean" else loss
+
+
+def squared_error(pipe, scheduler, latents: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                  timesteps: torch.Tensor, noise: torch.Tensor,
+                  cross_attention_kwargs: dict | None = None) -> torch.Tensor:
+    """The unreduced squared error (rows, C, H, W; float32) between prediction and target: the
+    objective before any mean (Custom Diffusion masks it)."""
     prediction, target = prediction_and_target(pipe, scheduler, latents, encoder_hidden_states, timesteps, noise,
                                                cross_attention_kwargs)
-    loss = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-    return loss.mean() if reduction == "mean" else loss
+    return F.mse_loss(prediction.float(), target.float(), reduction="none")
 
 
 @dataclass
@@ -131,9 +140,8 @@ def part_errors(pipe, scheduler, parts: list[DrawnBatch], together: bool) -> lis
     """Each drawn part's unreduced squared error (rows, C, H, W; float32), conditioned on its prompts:
     every row in one forward pass (``together``), or one pass per part (less memory)."""
     def errors(batch: DrawnBatch) -> torch.Tensor:
-        prediction, target = prediction_and_target(pipe, scheduler, batch.latents, encode_prompts(pipe, batch.prompts),
-                                                   batch.timesteps, batch.noise)
-        return F.mse_loss(prediction.float(), target.float(), reduction="none")
+        return squared_error(pipe, scheduler, batch.latents, encode_prompts(pipe, batch.prompts), batch.timesteps,
+                             batch.noise)
 
     if together:
         return list(errors(DrawnBatch.cat(parts)).split([len(p) for p in parts]))
