@@ -75,6 +75,7 @@ COLUMNS = ("method", "size", "batch", "loop", "ms/step", "peak MiB", "TFLOP/s", 
 @dataclass(frozen=True)
 class Loop:
     """How a step is run: the eager reference, or the optimised loop."""
+
     name: str
     attention: str  # "default" (unfused) or "sdpa"
     channels_last: bool
@@ -245,7 +246,6 @@ def textual_inversion_step(pipe, loop: Loop, size: int, batch: int, precision: s
 
 def _dreambooth_family(method: str, pipe, loop: Loop, size: int, batch: int, precision: str,
                        trainable: Callable[[], list]) -> Callable[[], None]:
-
     config = method_config(method, loop, size, batch, precision)
     apply_memory_options(pipe, config)
     freeze(pipe.unet, pipe.vae, pipe.text_encoder)

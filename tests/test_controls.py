@@ -2,9 +2,9 @@
 
 One small run on the mini world (3 actions, 1 seed, 10 subjects: 30 images per control) trains
 and generates the four controls in seconds; the assertions are the orderings a working metric
-must give. ``oracle``'s Action is asserted at the level measured (docs/judge.md: the judge's
-threshold, calibrated on clean exemplars, accepts 0.75 to 1.0 of autoencoded truth per action,
-below the issue's 0.9 target); a metric change that breaks an ordering fails here.
+must give. ``oracle``'s Action is asserted near the level measured (docs/judge.md: with the 32x32
+keypoint network the judge accepts 0.87 to 1.0 of autoencoded truth per action, 30 renders each;
+the issue's target is 0.9); a metric change that breaks an ordering fails here.
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ def test_oracle_shows_subject_and_action_and_wrong_action_only_the_subject(board
     assert oracle["subject_correct"] >= 0.9
     # CLIP's subject judgement misses some subjects upside down or folded (measured 0.7)
     assert wrong["subject_correct"] >= 0.6 and wrong["subject_correct"] > board["blank"]["subject_correct"]
-    assert oracle["action_correct"] >= 0.75  # measured 0.85 here; the issue's target is 0.9 (docs/judge.md)
+    assert oracle["action_correct"] >= 0.85  # measured 0.933 here (0.85 with the 16x16 keypoints); target 0.9
     assert wrong["action_correct"] <= 0.1
-    assert oracle["total_correct"] >= 0.75 and wrong["total_correct"] <= 0.1
+    assert oracle["total_correct"] >= 0.85 and wrong["total_correct"] <= 0.1
     assert oracle["pose_oks"] > wrong["pose_oks"]
     assert oracle["clip_t"] > wrong["clip_t"]  # the prompt with the action in words
     assert oracle["leakage"] < board["copy_exemplar"]["leakage"]
