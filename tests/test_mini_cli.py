@@ -26,14 +26,29 @@ def test_train_refuses_a_non_positive_step_count(capsys):
     assert capsys.readouterr().err.strip() == "actionbench: error: --steps is 0: give a positive number."
 
 
-def test_train_starts_from_exported_weights_for_keypoints_only(tmp_path, capsys):
+def test_train_starts_from_exported_weights_for_keypoints_and_unet_only(tmp_path, capsys):
     assert main(["mini", "train", "--component", "judge", "--init", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == ("actionbench: error: --init is not supported for --component judge: "
-                                               "leave --init out (only keypoints starts from exported weights).")
+    assert capsys.readouterr().err.strip() == (
+        "actionbench: error: --init is not supported for --component judge: "
+        "leave --init out (only keypoints and unet start from exported weights).")
     assert main(["mini", "train", "--component", "keypoints", "--init", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"actionbench: error: --init {tmp_path} holds no exported weights (no config.json): "
         "give a folder written by export, e.g. actionbench/mini/weights/keypoints.")
+    assert main(["mini", "train", "--component", "unet", "--init", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"actionbench: error: --init {tmp_path} holds no exported weights (no model_index.json): "
+        "give a folder written by export, e.g. actionbench/mini/weights/pipeline.")
+
+
+def test_train_moves_only_the_unet_to_another_device_and_only_one_that_exists(capsys):
+    assert main(["mini", "train", "--component", "vae", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip() == ("actionbench: error: --device is not supported for --component vae: "
+                                               "leave --device out (only unet trains on another device).")
+    assert main(["mini", "train", "--component", "unet", "--device", "teapot"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("actionbench: error: --device teapot cannot be used here (") and "\n" not in error
+    assert error.endswith("give a device this machine has (cpu, or cuda on a GPU machine).")
 
 
 def test_train_refuses_an_unknown_component(capsys):

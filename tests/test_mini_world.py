@@ -132,6 +132,13 @@ def test_a_rendered_dataset_keeps_the_exact_labels():
         assert facts_of(data, i).scene == spec.scene and spec.scene in SCENE_PHRASES
 
 
+def test_rendering_in_several_processes_gives_the_same_arrays_as_one():
+    alone = render_dataset("scorer", 45, start=7)
+    split = render_dataset("scorer", 45, start=7, workers=2, slice_rows=10)  # 5 slices, the last short
+    for name in alone.__dataclass_fields__:
+        assert np.array_equal(getattr(alone, name), getattr(split, name), equal_nan=True), name
+
+
 def test_action_poses_are_jittered_but_stay_close():
     rng = np.random.default_rng(0)
     base = forward_kinematics(HELD_OUT_ACTIONS["cheer"].pose).joints

@@ -3,6 +3,7 @@
     actionbench mini render --count 16 --out sheet.png   # look at the world
     actionbench mini train --component vae|unet|clip|keypoints|judge [--steps N] [--minutes M]
     actionbench mini train --component keypoints --init actionbench/mini/weights/keypoints  # fine-tune
+    actionbench mini train --component unet --init actionbench/mini/weights/pipeline --device cuda
     actionbench mini export                               # finished trainings -> shipped weights
     actionbench mini quality                              # the quality bars, as a table
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 from actionbench.errors import ActionBenchError
 
 COMPONENTS = ("vae", "unet", "clip", "keypoints", "judge")
+INIT_FILES = {"keypoints": "config.json", "unet": "model_index.json"}  # what an exported folder holds
+INIT_EXAMPLES = {"keypoints": "keypoints", "unet": "pipeline"}
 
 
 def add_parser(subparsers) -> None:
@@ -36,7 +39,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--minutes", type=float, help="stop after this many minutes; re-run to resume")
     train.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    train.add_argument("--init", help="keypoints only: start from these exported weights (a folder), a fine-tuning")
+    train.add_argument("--init", help="keypoints and unet: start from these exported weights (a folder; for unet "
+                       "an exported pipeline, e.g. actionbench/mini/weights/pipeline), a fine-tuning")
+    train.add_argument("--device", help="unet only: train on this torch device, e.g. cuda (default: cpu)")
     train.add_argument("--workdir", help="checkpoints and logs (default: $ACTIONBENCH_HOME/cache/mini/train/COMPONENT)")
     train.set_defaults(func=train_main)
 
@@ -72,14 +77,16 @@ def train_main(args: argparse.Namespace) -> int:
     import dataclasses
 
     module = _module(args.component)
-    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "minutes", "threads", "init")
+    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "minutes", "threads", "init", "device")
                  if getattr(args, k) is not None}
-    if "init" in overrides and args.component != "keypoints":
+    if "init" in overrides and args.component not in INIT_FILES:
         raise ActionBenchError(f"--init is not supported for --component {args.component}",
-                               "leave --init out (only keypoints starts from exported weights)")
-    if "init" in overrides and not (Path(overrides["init"]) / "config.json").is_file():
-        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no config.json)",
-                               "give a folder written by export, e.g. actionbench/mini/weights/keypoints")
+                               "leave --init out (only keypoints and unet start from exported weights)")
+    if "init" in overrides and not (Path(overrides["init"]) / INIT_FILES[args.component]).is_file():
+        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no {INIT_FILES[args.component]})",
+                               f"give a folder written by export, e.g. actionbench/mini/weights/{INIT_EXAMPLES[args.component]}")
+    if "device" in overrides:
+        check_device(args.component, overrides["device"])
     for key in ("steps", "batch_size"):
         if key in overrides and overrides[key] <= 0:
             raise ActionBenchError(f"--{key.replace('_', '-')} is {overrides[key]}", "give a positive number")
@@ -87,6 +94,21 @@ def train_main(args: argparse.Namespace) -> int:
     workdir = module.train(settings, Path(args.workdir) if args.workdir else None)
     print(f"work folder: {workdir}")
     return 0
+
+
+def check_device(component: str, device: str) -> None:
+    """Only the text-to-image model's training moves to another device (the other components are small
+    enough for a CPU); a device torch cannot use is refused before any data is rendered."""
+    import torch
+
+    if component != "unet":
+        raise ActionBenchError(f"--device is not supported for --component {component}",
+                               "leave --device out (only unet trains on another device)")
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise ActionBenchError(f"--device {device} cannot be used here ({str(error).splitlines()[0]})",
+                               "give a device this machine has (cpu, or cuda on a GPU machine)") from error
 
 
 def export_main(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from actionbench.errors import ActionBenchError
 from actionbench.mini.datasets import facts_of, load_or_render
 from actionbench.mini.models import load_tokenizer, scheduler_config, text_encoder_config, unet_config
 from actionbench.mini.train.loop import Trainer, TrainSettings, default_workdir, to_unit_range
@@ -82,11 +83,33 @@ def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float = MIN_SNR_G
     return torch.clamp(snr, max=gamma) / snr
 
 
+def load_pipeline_weights(unet, text_encoder, folder: Path) -> None:
+    """Start from an exported pipeline's UNet and text encoder (``--init``, e.g. the shipped
+    ``actionbench/mini/weights/pipeline``): a longer training continues where that one ended."""
+    from safetensors.torch import load_file
+
+    for module, path in ((unet, folder / "unet" / "diffusion_pytorch_model.safetensors"),
+                         (text_encoder, folder / "text_encoder" / "model.safetensors")):
+        if not path.is_file():
+            raise ActionBenchError(f"--init {folder} holds no {path.parent.name} weights ({path.name})",
+                                   "give an exported pipeline folder, e.g. actionbench/mini/weights/pipeline")
+        try:
+            module.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+        except RuntimeError as error:
+            raise ActionBenchError(f"--init {folder}: its {path.parent.name} is not the mini world's architecture "
+                                   f"({str(error).splitlines()[0]})", "give a pipeline exported by this version") from error
+
+
 def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None, vae_dir: Path | None = None) -> Path:
     from diffusers import AutoencoderKL
 
     workdir = Path(workdir or default_workdir("unet"))
+    workdir.mkdir(parents=True, exist_ok=True)  # the latents' cache is written into it before the trainer starts
     vae_dir = Path(vae_dir or default_workdir("vae") / "export")
+    if not (vae_dir / "config.json").is_file():
+        raise ActionBenchError(f"the unet's training needs a trained autoencoder; {vae_dir} holds none",
+                               f"run: actionbench mini train --component vae (or copy the shipped "
+                               f"actionbench/mini/weights/pipeline/vae into {vae_dir})")
     data = load_or_render("pretrain", PRETRAIN_COUNT)
     vae = AutoencoderKL.from_pretrained(vae_dir).eval()
     vae_hash = hashlib.sha256((vae_dir / "diffusion_pytorch_model.safetensors").read_bytes()).hexdigest()[:12]
@@ -95,23 +118,26 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None, vae_d
     tokens = CaptionTokens(tokenizer)
     torch.manual_seed(settings.seed)
     unet, text_encoder = build_models(tokenizer)
+    if settings.init:
+        load_pipeline_weights(unet, text_encoder, Path(settings.init))
     scheduler = training_scheduler()
     trainer = Trainer(workdir, {"unet": unet, "text_encoder": text_encoder}, settings)
     count = scheduler.config.num_train_timesteps
+    device = torch.device(settings.device)
 
     def step(t: Trainer) -> dict[str, float]:
         rng = t.rng()
-        generator = t.torch_generator()
+        generator = t.torch_generator()  # every random draw on the CPU: any device sees the same batches
         index = rng.integers(0, len(data), settings.batch_size)
         captions = [caption(facts_of(data, int(i)), rng, empty=EMPTY_CAPTION) for i in index]
         latents = latent_mean[index] + latent_std[index] * torch.randn(latent_mean[index].shape, generator=generator)
         noise = torch.randn(latents.shape, generator=generator)
         timesteps = torch.randint(0, count, (len(index),), generator=generator)
-        noisy = scheduler.add_noise(latents, noise, timesteps)
-        hidden = text_encoder(tokens(captions))[0]
-        prediction = unet(noisy, timesteps, hidden).sample
-        per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
-        loss = (per_sample * min_snr_weights(scheduler, timesteps)).mean()
+        noisy = scheduler.add_noise(latents, noise, timesteps).to(device)
+        hidden = text_encoder(tokens(captions).to(device))[0]
+        prediction = unet(noisy, timesteps.to(device), hidden).sample
+        per_sample = F.mse_loss(prediction, noise.to(device), reduction="none").mean(dim=(1, 2, 3))
+        loss = (per_sample * min_snr_weights(scheduler, timesteps).to(device)).mean()
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for m in t.modules.values() for p in m.parameters()], 1.0)
@@ -139,6 +165,7 @@ def sample_evaluation(trainer: Trainer, vae, tokenizer, train_root: Path, images
     pipe = StableDiffusionPipeline(unet=trainer.final("unet"), vae=vae, text_encoder=trainer.final("text_encoder"),
                                    tokenizer=tokenizer, scheduler=DDIMScheduler(**scheduler_config()),
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.to(trainer.settings.device)  # the autoencoder joins the trained modules (its latents are cached)
     pipe.set_progress_bar_config(disable=True)
     scores = base_model_scores(pipe, images, seed=1, steps=25, guidance=5.0, judge=load_judge(judge_dir),
                                backend=backend)

@@ -37,7 +37,8 @@ class TrainSettings:
     ema_decay: float | None = None
     weight_decay: float = 0.0
     threads: int | None = None
-    init: str | None = None  # exported weights to start from instead of random ones (keypoints only)
+    init: str | None = None  # exported weights to start from instead of random ones (keypoints, unet)
+    device: str = "cpu"  # where the modules train (unet only: "cuda" on a GPU machine)
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Trainer:
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         torch.manual_seed(self.settings.seed)
+        for module in self.modules.values():
+            module.to(self.settings.device)
         parameters = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(parameters, lr=self.settings.lr, weight_decay=self.settings.weight_decay)
         if self.settings.ema_decay:

@@ -1,0 +1,29 @@
+"""The text-to-image model's training continues from an exported pipeline (``--init``) on a chosen
+device: what a GPU session needs to train the shipped model longer (issue 18)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from safetensors.torch import load_file
+
+from actionbench.mini.models import PIPELINE_DIR
+from actionbench.mini.train import diffusion
+from actionbench.mini.train.loop import CHECKPOINT
+
+
+def test_unet_training_from_the_shipped_pipeline_starts_at_its_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(diffusion, "PRETRAIN_COUNT", 48)  # a small pretraining set (its own cache file)
+    settings = dataclasses.replace(diffusion.DEFAULTS, steps=2, batch_size=4, lr=1e-9, warmup=1, ema_decay=None,
+                                   init=str(PIPELINE_DIR), device="cpu")
+    workdir = diffusion.train(settings, tmp_path / "unet", vae_dir=PIPELINE_DIR / "vae")
+
+    state = torch.load(workdir / CHECKPOINT, map_location="cpu", weights_only=False)
+    assert state["step"] == 2
+    for module, file in (("unet", "unet/diffusion_pytorch_model.safetensors"),
+                         ("text_encoder", "text_encoder/model.safetensors")):
+        shipped, trained = load_file(str(PIPELINE_DIR / file)), state["modules"][module]
+        assert shipped.keys() == trained.keys()
+        for name, value in shipped.items():  # two updates at lr 1e-9 move nothing visible
+            torch.testing.assert_close(trained[name], value.float(), rtol=0, atol=1e-6, msg=f"{module}.{name}")
