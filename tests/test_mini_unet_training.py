@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
+from actionbench.errors import ActionBenchError
 from actionbench.mini.models import PIPELINE_DIR
 from actionbench.mini.train import diffusion
 from actionbench.mini.train.loop import CHECKPOINT
@@ -27,3 +29,11 @@ def test_unet_training_from_the_shipped_pipeline_starts_at_its_weights(tmp_path,
         assert shipped.keys() == trained.keys()
         for name, value in shipped.items():  # two updates at lr 1e-9 move nothing visible
             torch.testing.assert_close(trained[name], value.float(), rtol=0, atol=1e-6, msg=f"{module}.{name}")
+
+
+def test_unet_training_without_an_autoencoder_says_how_to_get_one(tmp_path):
+    with pytest.raises(ActionBenchError) as error:
+        diffusion.train(diffusion.DEFAULTS, tmp_path / "unet", vae_dir=tmp_path / "vae")
+    assert str(error.value) == (
+        f"the unet's training needs a trained autoencoder; {tmp_path / 'vae'} holds none: run: actionbench mini "
+        f"train --component vae (or copy the shipped actionbench/mini/weights/pipeline/vae into {tmp_path / 'vae'}).")
