@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
+import math
 import resource
 import statistics
 import sys
@@ -507,17 +509,34 @@ def measure(base, method: str, loop: Loop, size: int, batch: int, args, device: 
     return Measurement(method, size, batch, loop.name, 1000 * seconds, peak, flops / seconds / 1e12)
 
 
-def format_table(rows: list[Measurement], device_name: str, args) -> str:
+def measure_or_out_of_memory(base, method: str, loop: Loop, size: int, batch: int, args,
+                             device: torch.device) -> Measurement:
+    """:func:`measure`, or a row that says the step did not fit (NaN times): one configuration that
+    runs out of device memory (the eager loop's unfused attention at 768 px) must not end the table."""
+    try:
+        return measure(base, method, loop, size, batch, args, device)
+    except torch.OutOfMemoryError:
+        gc.collect()  # the failed step's tensors are referenced from the exception's frames until now
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return Measurement(method, size, batch, loop.name, math.nan, peak_memory_mib(device), math.nan)
+
+
+def table_head(device_name: str, args) -> list[str]:
     title = (f"training and denoising steps: {args.config} weights (random), {device_name}, {args.precision} "
              f"autocast, median of {args.repeats} windows of {args.window} steps, {time.strftime('%Y-%m-%d')}")
     header = (f"{COLUMNS[0]:<18} {COLUMNS[1]:>5} {COLUMNS[2]:>5} {COLUMNS[3]:<10} {COLUMNS[4]:>9} {COLUMNS[5]:>9} "
               f"{COLUMNS[6]:>8} {COLUMNS[7]:>8}")
-    lines = [title, header]
-    for r in rows:
-        speedup = f"{r.speedup:.2f}x" if r.speedup is not None else "-"
-        lines.append(f"{r.method:<18} {r.size:>5} {r.batch:>5} {r.loop:<10} {r.milliseconds:>9.1f} {r.peak_mib:>9.0f} "
-                     f"{r.tflops:>8.3f} {speedup:>8}")
-    return "\n".join(lines)
+    return [title, header]
+
+
+def table_row(r: Measurement) -> str:
+    """One measurement; a step that ran out of device memory reads ``OOM`` (its peak: the memory held then)."""
+    speedup = f"{r.speedup:.2f}x" if r.speedup is not None and not math.isnan(r.speedup) else "-"
+    milliseconds = "OOM" if math.isnan(r.milliseconds) else f"{r.milliseconds:.1f}"
+    tflops = "-" if math.isnan(r.tflops) else f"{r.tflops:.3f}"
+    return (f"{r.method:<18} {r.size:>5} {r.batch:>5} {r.loop:<10} {milliseconds:>9} {r.peak_mib:>9.0f} "
+            f"{tflops:>8} {speedup:>8}")
 
 
 def parse_list(text: str, kind=int) -> list:
@@ -550,17 +569,17 @@ def main(argv: list[str] | None = None) -> int:
     args.precision = args.precision or ("bf16" if device.type == "cuda" else "no")
     base = build_pipeline(args.config, device)
     loops = (EAGER, replace(OPTIMISED, compile=args.compile))
-    rows: list[Measurement] = []
-    for method in methods:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print("\n".join(table_head(name, args)), flush=True)
+    for method in methods:  # each pair of rows printed as it is measured: a run cut short keeps its rows
         for size in parse_list(args.sizes):
             for batch in parse_list(args.batches):
-                eager, optimised = (measure(base, method, loop, size, batch, args, device) for loop in loops)
+                eager, optimised = (measure_or_out_of_memory(base, method, loop, size, batch, args, device)
+                                    for loop in loops)
                 if args.compile:  # FlopCounterMode cannot see into a compiled graph: same maths as eager
                     optimised.tflops = eager.tflops * eager.milliseconds / optimised.milliseconds
                 optimised.speedup = eager.milliseconds / optimised.milliseconds
-                rows += [eager, optimised]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(format_table(rows, name, args))
+                print(table_row(eager), table_row(optimised), sep="\n", flush=True)
     return 0
 
 

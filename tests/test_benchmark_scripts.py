@@ -71,6 +71,25 @@ def test_gpu_steps_runs_every_step_on_the_tiny_pipeline_on_a_cpu(capsys):
             assert float(row[4]) > 0 and float(row[5]) > 0 and float(row[6]) > 0  # every step did counted work
 
 
+def test_gpu_steps_says_oom_for_a_step_that_does_not_fit_and_measures_the_rest(capsys, monkeypatch):
+    import torch
+
+    gpu_steps = load_script("gpu_steps.py")
+
+    def out_of_memory(pipe, loop, size, batch, precision):
+        def step():
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.38 GiB")
+        return step
+
+    monkeypatch.setitem(gpu_steps.STEPS, "textual_inversion", out_of_memory)
+    assert gpu_steps.main(["--config", "tiny", "--sizes", "64", "--batches", "1", "--device", "cpu",
+                           "--methods", "textual_inversion,cfg", "--warmup", "0", "--repeats", "1", "--window", "1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[:5] for row in rows[:2]] == [["textual_inversion", "64", "1", loop, "OOM"] for loop in ("eager", "optimised")]
+    assert rows[0][6:] == ["-", "-"] and rows[1][6:] == ["-", "-"]
+    assert [row[3] for row in rows[2:]] == ["eager", "optimised"] and float(rows[3][4]) > 0  # cfg still measured
+
+
 def test_gpu_steps_refuses_a_size_the_unet_cannot_halve_and_an_unknown_method(capsys):
     gpu_steps = load_script("gpu_steps.py")
     with pytest.raises(SystemExit):
