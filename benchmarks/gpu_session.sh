@@ -31,6 +31,11 @@ WHEELS=(diffusers==0.42.1 transformers==5.23.0 peft==0.21.2 open_clip_torch==3.3
         tomli_w==1.2.0 setuptools==80.9.0)
 
 setup() {
+    : "${OUT:?is not set: these commands run on the device machine, which sets it}"
+    if ! compgen -G ".whl/*.whl" >/dev/null; then
+        echo "gpu_session.sh: no wheels in .whl/: run 'benchmarks/gpu_session.sh wheels' here and carry .whl" >&2
+        exit 2
+    fi
     "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
     # the package itself, editable (its methods/, metrics/ ... map under actionbench.*), no dependencies fetched
@@ -38,7 +43,7 @@ setup() {
     mkdir -p "$WORK"
 }
 
-out() { echo "${OUT:?set by the device machine: the folder whose files come back}"; }
+out() { echo "$OUT"; }  # the folder whose files come back (checked in setup)
 
 case "${1:-}" in
 wheels)
