@@ -217,8 +217,8 @@ def test_full_resolution_keypoint_net_exports_its_own_config_and_reads_32x32_hea
     coords, visibility, presence = net(x)
     assert coords.shape == (2, 17, 2) and visibility.shape == (2, 17) and presence.shape == (2,)
     assert net.heatmaps.in_channels == 8 and net.up_full is not None
-    folder = export(net, tmp_path / "export", {"width": 8, "full_resolution": True})
-    assert json.loads((folder / "config.json").read_text()) == {"width": 8, "full_resolution": True}
+    folder = export(net, tmp_path / "export")
+    assert json.loads((folder / "config.json").read_text()) == {"width": 8, "joints": 17, "full_resolution": True}
     loaded = load_keypoint_net(folder)
     torch.testing.assert_close(loaded(x)[0], coords, atol=0.05, rtol=0)  # fp16 export
     assert KeypointNet(width=8).up_full is None  # the 16x16 form loads weights written before

@@ -36,6 +36,7 @@ class KeypointNet(nn.Module):
 
     def __init__(self, width: int = 16, joints: int = 17, full_resolution: bool = False):
         super().__init__()
+        self.config = {"width": width, "joints": joints, "full_resolution": full_resolution}  # what export writes
         self.joints = joints
         self.stem = nn.Sequential(_block(3, width), _block(width, width))  # 32x32
         self.down1 = nn.Sequential(_block(width, 2 * width, 2), _block(2 * width, 2 * width))  # 16x16

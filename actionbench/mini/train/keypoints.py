@@ -17,8 +17,8 @@ fine-tuning, keeping the network's own configuration (see README for how the shi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ DEFAULTS = TrainSettings(steps=5000, batch_size=64, lr=2e-3, warmup=100, save_ev
                          weight_decay=1e-4)
 # Heatmaps at 32x32 (issue 17): against the world's truth the judge accepted 90% of autoencoded renders
 # of their own action with this plain training, 86% with 16x16 heatmaps (instance seeds 10-17; docs/judge.md).
-NET_CONFIG = {"width": 24, "full_resolution": True}
+NET_CONFIG: dict[str, Any] = {"width": 24, "full_resolution": True}
 
 
 def pck(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.1) -> float:
@@ -56,8 +56,7 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
     visible = visible_targets(data.joints)
     joints = np.nan_to_num(data.joints)
     torch.manual_seed(settings.seed)
-    config = json.loads((Path(settings.init) / "config.json").read_text()) if settings.init else NET_CONFIG
-    net = load_keypoint_net(Path(settings.init)).train() if settings.init else KeypointNet(**config)
+    net = load_keypoint_net(Path(settings.init)).train() if settings.init else KeypointNet(**NET_CONFIG)
     trainer = Trainer(workdir, {"net": net}, settings)
 
     def step(t: Trainer) -> dict[str, float]:
@@ -85,7 +84,7 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
 
     trainer.run(step, evaluate)
     if trainer.done:
-        export(net, workdir / "export", config)
+        export(net, workdir / "export")
     return workdir
 
 
@@ -104,5 +103,6 @@ def evaluate_net(net: KeypointNet, data) -> dict[str, float]:
     return scores
 
 
-def export(net: KeypointNet, folder: Path, config: dict | None = None) -> Path:
-    return export_small_net(net, config or NET_CONFIG, folder)
+def export(net: KeypointNet, folder: Path) -> Path:
+    """The network with its own configuration (a fine-tuning keeps its ``--init`` network's)."""
+    return export_small_net(net, net.config, folder)
