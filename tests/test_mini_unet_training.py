@@ -31,6 +31,14 @@ def test_unet_training_from_the_shipped_pipeline_starts_at_its_weights(tmp_path,
             torch.testing.assert_close(trained[name], value.float(), rtol=0, atol=1e-6, msg=f"{module}.{name}")
 
 
+def test_unet_training_from_a_pipeline_takes_its_autoencoder_where_export_reads_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(diffusion, "PRETRAIN_COUNT", 48)
+    settings = dataclasses.replace(diffusion.DEFAULTS, steps=1, batch_size=2, ema_decay=None, init=str(PIPELINE_DIR))
+    diffusion.train(settings, tmp_path / "unet", vae_dir=tmp_path / "vae" / "export")
+    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
+        assert (tmp_path / "vae" / "export" / name).read_bytes() == (PIPELINE_DIR / "vae" / name).read_bytes()
+
+
 def test_unet_training_without_an_autoencoder_says_how_to_get_one(tmp_path):
     with pytest.raises(ActionBenchError) as error:
         diffusion.train(diffusion.DEFAULTS, tmp_path / "unet", vae_dir=tmp_path / "vae")

@@ -11,6 +11,7 @@ so the model sees each factor named and left out; held-out actions never occur i
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,9 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None, vae_d
     workdir = Path(workdir or default_workdir("unet"))
     workdir.mkdir(parents=True, exist_ok=True)  # the latents' cache is written into it before the trainer starts
     vae_dir = Path(vae_dir or default_workdir("vae") / "export")
+    if settings.init and not (vae_dir / "config.json").is_file():
+        # a continued pipeline keeps its own autoencoder, put where `mini export` reads it
+        shutil.copytree(Path(settings.init) / "vae", vae_dir)
     if not (vae_dir / "config.json").is_file():
         raise ActionBenchError(f"the unet's training needs a trained autoencoder; {vae_dir} holds none",
                                f"run: actionbench mini train --component vae (or copy the shipped "
