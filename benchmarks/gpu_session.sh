@@ -69,11 +69,11 @@ steps-compile)
 train)
     setup
     minutes=${2:?give the minutes this call may train (a call runs at most 10)}
-    # The shipped autoencoder is the one whose latents the model learns, and the shipped judge and
-    # keypoint network score the images the trainer draws at every evaluation (in its log): the
-    # trainer looks for each in its component's export folder.
-    for part in pipeline/vae judge keypoints; do
-        target="$TRAIN/$(basename "$part")/export"
+    # The shipped judge and keypoint network score the images the trainer draws at every evaluation
+    # (in its log): the trainer looks for them in their components' export folders. (The pipeline's
+    # autoencoder comes along by itself with --init.)
+    for part in judge keypoints; do
+        target="$TRAIN/$part/export"
         [ -f "$target/config.json" ] || { mkdir -p "$target" && cp -r "actionbench/mini/weights/$part/." "$target/"; }
     done
     "$PYTHON" -m actionbench mini train --component unet --init actionbench/mini/weights/pipeline \
