@@ -45,3 +45,12 @@ def test_unet_training_without_an_autoencoder_says_how_to_get_one(tmp_path):
     assert str(error.value) == (
         f"the unet's training needs a trained autoencoder; {tmp_path / 'vae'} holds none: run: actionbench mini "
         f"train --component vae (or copy the shipped actionbench/mini/weights/pipeline/vae into {tmp_path / 'vae'}).")
+
+
+def test_unet_training_from_a_pipeline_without_an_autoencoder_says_how_to_get_one(tmp_path):
+    pipeline = tmp_path / "pipeline"  # an exported pipeline whose vae folder was lost
+    pipeline.mkdir()
+    with pytest.raises(ActionBenchError) as error:
+        diffusion.train(dataclasses.replace(diffusion.DEFAULTS, init=str(pipeline)), tmp_path / "unet",
+                        vae_dir=tmp_path / "vae")
+    assert str(error.value).startswith(f"the unet's training needs a trained autoencoder; {tmp_path / 'vae'} holds none")

@@ -107,9 +107,10 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None, vae_d
     workdir = Path(workdir or default_workdir("unet"))
     workdir.mkdir(parents=True, exist_ok=True)  # the latents' cache is written into it before the trainer starts
     vae_dir = Path(vae_dir or default_workdir("vae") / "export")
-    if settings.init and not (vae_dir / "config.json").is_file():
+    pipeline_vae = Path(settings.init) / "vae" if settings.init else None
+    if pipeline_vae and (pipeline_vae / "config.json").is_file() and not (vae_dir / "config.json").is_file():
         # a continued pipeline keeps its own autoencoder, put where `mini export` reads it
-        shutil.copytree(Path(settings.init) / "vae", vae_dir)
+        shutil.copytree(pipeline_vae, vae_dir, dirs_exist_ok=True)
     if not (vae_dir / "config.json").is_file():
         raise ActionBenchError(f"the unet's training needs a trained autoencoder; {vae_dir} holds none",
                                f"run: actionbench mini train --component vae (or copy the shipped "
