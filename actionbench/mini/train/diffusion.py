@@ -10,7 +10,6 @@ so the model sees each factor named and left out; held-out actions never occur i
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from actionbench.errors import ActionBenchError
+from actionbench.fileio import file_sha256
 from actionbench.mini.datasets import facts_of, load_or_render
 from actionbench.mini.models import load_tokenizer, scheduler_config, text_encoder_config, unet_config
 from actionbench.mini.train.loop import Trainer, TrainSettings, default_workdir, to_unit_range
@@ -117,7 +117,7 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None, vae_d
                                f"actionbench/mini/weights/pipeline/vae into {vae_dir})")
     data = load_or_render("pretrain", PRETRAIN_COUNT)
     vae = AutoencoderKL.from_pretrained(vae_dir).eval()
-    vae_hash = hashlib.sha256((vae_dir / "diffusion_pytorch_model.safetensors").read_bytes()).hexdigest()[:12]
+    vae_hash = file_sha256(vae_dir / "diffusion_pytorch_model.safetensors")[:12]
     latent_mean, latent_std = encode_latents(vae, data.images, workdir / f"latents-{vae_hash}.pt")
     tokenizer = load_tokenizer()
     tokens = CaptionTokens(tokenizer)
