@@ -58,3 +58,12 @@ def test_the_legibility_tables_base_row_is_the_base_models_bar_measurement():
     pipe = resolve_base_model("mini").load("cpu")
     alone = base_model_scores(pipe, 10, 2, 4, 5.0, load_judge(), MiniKeypointBackend())
     assert table["base model"] == alone  # run_quality reuses the row instead of generating twice
+
+
+def test_a_guidance_row_draws_the_base_rows_prompts_and_seeds_at_its_own_scale():
+    from actionbench.mini.quality import guidance_stage, legibility_table
+
+    table = legibility_table(10, seed=2, steps=4, guidance=5.0, other_guidances=(5.0, 1.0))
+    assert list(table)[3:] == ["base model, guidance 5", "base model, guidance 1"]
+    assert table[guidance_stage(5.0)] == table["base model"]  # the same images at the same scale
+    assert table[guidance_stage(1.0)] != table["base model"]  # the scale reaches the sampler
