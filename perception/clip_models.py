@@ -69,9 +69,14 @@ def clip_model_version(scorers: ScorerConfig) -> str | None:
     if name in CLIP_MODELS.names():
         version = getattr(CLIP_MODELS.get(name), "model_version", None)
         return version() if callable(version) else None
-    if scorers.clip_pretrained is None and os.environ.get(WEIGHTS_ENV):
-        return f"{WEIGHTS_ENV}={os.environ[WEIGHTS_ENV]}"
-    return None
+    weights = env_weights(scorers.clip_pretrained)
+    return f"{WEIGHTS_ENV}={weights}" if weights else None
+
+
+def env_weights(pretrained: str | None) -> str | None:
+    """The weights file ``$ACTIONBENCH_CLIP_WEIGHTS`` names when ``clip_pretrained`` is unset: the one
+    rule the loader and the score keys share. None when a tag or file is given or the variable is unset."""
+    return (os.environ.get(WEIGHTS_ENV) or None) if pretrained is None else None
 
 
 def _load_open_clip(name: str, pretrained: str | None, device: str) -> ClipBundle:
@@ -83,7 +88,7 @@ def _load_open_clip(name: str, pretrained: str | None, device: str) -> ClipBundl
             f"use an open_clip model name (open_clip.list_models()), one of {', '.join(CLIP_MODELS.names())}, "
             "or a folder holding a Hugging Face CLIPModel")
     if pretrained is None:
-        pretrained = os.environ.get(WEIGHTS_ENV) or _default_tag(open_clip, name)
+        pretrained = env_weights(None) or _default_tag(open_clip, name)
     if pretrained is not None and pretrained.lower() in RANDOM_WEIGHTS:
         pretrained = None
     looks_like_path = pretrained is not None and (os.sep in pretrained or Path(pretrained).suffix != "")

@@ -11,13 +11,24 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
 
 COMPONENTS = ("vae", "unet", "clip", "keypoints", "judge")
-INIT_FILES = {"keypoints": "config.json", "unet": "model_index.json"}  # what an exported folder holds
-INIT_EXAMPLES = {"keypoints": "keypoints", "unet": "pipeline"}
+
+
+@dataclass(frozen=True)
+class InitFolder:
+    """What a component's exported folder holds (so --init can be checked before training starts),
+    and the shipped folder of that kind, named in the error."""
+
+    marker: str
+    shipped: str
+
+
+INIT_FOLDERS = {"keypoints": InitFolder("config.json", "keypoints"), "unet": InitFolder("model_index.json", "pipeline")}
 
 
 def add_parser(subparsers) -> None:
@@ -79,12 +90,13 @@ def train_main(args: argparse.Namespace) -> int:
     module = _module(args.component)
     overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "minutes", "threads", "init", "device")
                  if getattr(args, k) is not None}
-    if "init" in overrides and args.component not in INIT_FILES:
+    if "init" in overrides and args.component not in INIT_FOLDERS:
         raise ActionBenchError(f"--init is not supported for --component {args.component}",
                                "leave --init out (only keypoints and unet start from exported weights)")
-    if "init" in overrides and not (Path(overrides["init"]) / INIT_FILES[args.component]).is_file():
-        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no {INIT_FILES[args.component]})",
-                               f"give a folder written by export, e.g. actionbench/mini/weights/{INIT_EXAMPLES[args.component]}")
+    init = INIT_FOLDERS.get(args.component)
+    if "init" in overrides and init and not (Path(overrides["init"]) / init.marker).is_file():
+        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no {init.marker})",
+                               f"give a folder written by export, e.g. actionbench/mini/weights/{init.shipped}")
     if "device" in overrides:
         check_device(args.component, overrides["device"])
     for key in ("steps", "batch_size"):

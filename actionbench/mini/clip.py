@@ -49,9 +49,9 @@ def load_mini_clip(pretrained: str | None = None, device: str = "cpu") -> ClipBu
 
 def mini_clip_version() -> str:
     """The shipped weights' hash: runs re-score when the mini CLIP is retrained."""
-    from actionbench.fileio import file_sha256
+    from actionbench.mini.models import weights_version
 
-    return f"mini-{file_sha256(WEIGHTS_FILE)[:12]}"
+    return weights_version(WEIGHTS_FILE)
 
 
 load_mini_clip.model_version = mini_clip_version  # type: ignore[attr-defined]  # read by clip_model_version

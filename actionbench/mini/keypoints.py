@@ -101,9 +101,9 @@ class MiniKeypointBackend(PoseBackend):
 
     @classmethod
     def model_version(cls) -> str:
-        from actionbench.fileio import file_sha256
+        from actionbench.mini.models import weights_version
 
-        return f"mini-{file_sha256(WEIGHTS / 'model.safetensors')[:12]}"
+        return weights_version(WEIGHTS / "model.safetensors")
 
     def __init__(self, device: str = "cpu", batch_size: int = 64):
         self.device = device

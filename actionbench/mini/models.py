@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
-from actionbench.fileio import atomic_write_json
+from actionbench.fileio import atomic_write_json, file_sha256
 from actionbench.paths import cache_dir
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -27,6 +27,12 @@ IMAGE_SIZE = 32
 TEXT_WIDTH = 64  # CLIP's 49,408-token vocabulary makes the embedding table most of the text encoder
 # Prompts are padded to this many tokens (SD: 77). The world's longest caption is about 26 tokens.
 MAX_TOKENS = 32
+
+
+def weights_version(path: Path) -> str:
+    """A shipped weights file's version, for score keys and caches: ``mini-`` and the first 12 hex
+    digits of its SHA-256, so runs re-score when the file is retrained."""
+    return f"mini-{file_sha256(path)[:12]}"
 
 
 def vae_config() -> dict:
