@@ -19,6 +19,9 @@ def test_legibility_scores_know_a_render_from_a_wrong_label_and_an_empty_scene()
     truth = legibility_scores(renders, rows, judge, backend)
     assert truth["species"] >= 0.9 and truth["colour"] >= 0.9 and truth["scene"] >= 0.9, truth
     assert truth["oks"] >= 0.8, truth  # the world's own drawing of the named actions
+    for name in ("oks", "species"):  # each with its interval over the 20 images
+        assert truth[f"{name}_low"] <= truth[name] <= truth[f"{name}_high"], truth
+    assert truth["oks_low"] < truth["oks_high"]  # the images' agreements differ, so the interval has width
     other = {"person": "cat", "cat": "bear", "bear": "robot", "robot": "bird", "bird": "person"}
     relabelled = [(other[s], c, sc, a) for s, c, sc, a in rows]  # the same images, every species label wrong
     assert legibility_scores(renders, relabelled, judge, backend)["species"] <= 0.1
@@ -45,6 +48,18 @@ def test_the_legibility_table_prints_one_line_per_stage():
     lines = legibility_lines(table)
     assert len(lines) == 3 and "pose OKS" in lines[0]
     assert lines[2].split()[-4:] == ["0.770", "0.860", "0.980", "1.000"]
+    table["base model"].update(oks_low=0.745, oks_high=0.792)
+    with_interval = legibility_lines(table)
+    assert with_interval[2].split()[-6:] == ["0.770", "[0.745,", "0.792]", "0.860", "0.980", "1.000"]
+    assert with_interval[0].index("95% CI") == with_interval[2].index("[0.745")  # under its header
+
+
+def test_a_bar_prints_its_interval_between_value_and_target():
+    from actionbench.mini.quality import Bar
+
+    line = Bar("pose", 0.747, ">= 0.80", False, (0.722, 0.771)).line()
+    assert line.startswith("FAIL") and line.split()[-5:] == ["0.747", "[0.722,", "0.771]", ">=", "0.80"]
+    assert Bar("pose", 0.747, ">= 0.80", False).line().split()[-3:] == ["0.747", ">=", "0.80"]
 
 
 def test_the_legibility_tables_base_row_is_the_base_models_bar_measurement():
