@@ -122,14 +122,29 @@ def descriptors_of(context: ScoringContext, paths: list, images: list, poses: li
 
 # -- calibration --------------------------------------------------------------------------------
 
+def calibrated_actions(context: ScoringContext) -> dict[str, Action]:
+    """The actions the threshold is calibrated on: the benchmark's (:func:`calibration_actions`), and
+    the scored action when it is not one of them (an action folder given to ``score``)."""
+    actions = calibration_actions(context.benchmark)
+    actions.setdefault(context.action.name, context.action)
+    return actions
+
+
 def calibration_id(context: ScoringContext, settings: JudgeSettings) -> str:
-    """What the calibration depends on: the benchmark's content, the judge and its models."""
-    return stable_hash({
+    """What the calibration depends on: the benchmark's content, an action calibrated beside it, the
+    judge and its models. Without the extra action in the id, scoring one folder action wrote its
+    threshold into the benchmark's own cache file, and every later board of that benchmark read it."""
+    identity = {
         "judge": JUDGE_VERSION, "benchmark": context.benchmark.version,
         "pose_backend": backend_tag(pose_backend(context)),
         "hands": hand_detector(context).cache_tag if uses_hands(context, settings) else None,
         "sigma": settings.sigma, "visible": settings.visible, "mirror": settings.mirror,
-    }, length=12)
+    }
+    extra = [(name, action.version) for name, action in calibrated_actions(context).items()
+             if name not in calibration_actions(context.benchmark)]
+    if extra:  # named only when present, so the benchmark's own id (and its cache) stays as it was
+        identity["extra_actions"] = extra
+    return stable_hash(identity, length=12)
 
 
 def benchmark_calibration(context: ScoringContext, settings: JudgeSettings) -> Calibration:
@@ -148,8 +163,7 @@ def benchmark_calibration(context: ScoringContext, settings: JudgeSettings) -> C
     path = cache_dir("judge") / f"calibration-{identity}.json" if on_disk else None
     calibration = _read_calibration(path) if on_disk else None
     if calibration is None:
-        actions = calibration_actions(context.benchmark)
-        actions.setdefault(context.action.name, context.action)
+        actions = calibrated_actions(context)
         calibration = calibrate([action_exemplars(context, a, settings) for a in actions.values()], settings.sigma,
                                 id=identity, benchmark=context.benchmark.name,
                                 benchmark_version=context.benchmark.version)
