@@ -16,6 +16,8 @@ removed from its own action's exemplars (``actionbench validate-judge`` prints t
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,14 +289,16 @@ def judge_against_truth(benchmark: Benchmark, actions: list[Action], levels: lis
                         scorers: ScorerConfig, settings: JudgeSettings | None = None, device: str = "cpu",
                         shared: dict | None = None) -> list[TruthResult]:
     """Every image of every level judged against every action, with the benchmark's calibrated
-    threshold (the one its boards use)."""
-    from actionbench.metrics.judge import benchmark_calibration, image_descriptors
+    threshold (the one its boards use, also when ``actions`` are not the benchmark's: the mini
+    world's held-in actions, say)."""
+    from actionbench.metrics.judge import benchmark_calibration, calibration_actions, image_descriptors
     from actionbench.metrics.judge_features import nearest_exemplar
 
     settings = settings or JudgeSettings()
     context = ScoringContext(benchmark=benchmark, action=actions[0], scorers=scorers, device=device,
                              shared={} if shared is None else shared)
-    threshold = benchmark_calibration(context, settings).threshold
+    board_action = next(iter(calibration_actions(benchmark).values()), actions[0])
+    threshold = benchmark_calibration(dataclasses.replace(context, action=board_action), settings).threshold
     sets = [action_exemplars(context, action, settings) for action in actions]
     names = [a.name for a in actions]
     results = []

@@ -43,14 +43,15 @@ def test_the_autoencoder_stage_reconstructs_renders():
 
 
 def test_the_legibility_table_prints_one_line_per_stage():
-    table = {"renders": {"oks": 0.9, "species": 1.0, "colour": 1.0, "scene": 1.0},
-             "base model": {"oks": 0.77, "species": 0.86, "colour": 0.98, "scene": 1.0}}
+    table = {"renders": {"oks": 0.9, "species": 1.0, "colour": 1.0, "scene": 1.0, "action_own": 1.0, "action_other": 0.02},
+             "base model": {"oks": 0.77, "species": 0.86, "colour": 0.98, "scene": 1.0, "action_own": 0.8,
+                            "action_other": 0.016}}
     lines = legibility_lines(table)
-    assert len(lines) == 3 and "pose OKS" in lines[0]
-    assert lines[2].split()[-4:] == ["0.770", "0.860", "0.980", "1.000"]
+    assert len(lines) == 3 and "pose OKS" in lines[0] and "judge: own action / another" in lines[0]
+    assert lines[2].split()[-7:] == ["0.770", "0.860", "0.980", "1.000", "0.800", "/", "0.016"]
     table["base model"].update(oks_low=0.745, oks_high=0.792)
     with_interval = legibility_lines(table)
-    assert with_interval[2].split()[-6:] == ["0.770", "[0.745,", "0.792]", "0.860", "0.980", "1.000"]
+    assert with_interval[2].split()[-9:-3] == ["0.770", "[0.745,", "0.792]", "0.860", "0.980", "1.000"]
     assert with_interval[0].index("95% CI") == with_interval[2].index("[0.745")  # under its header
 
 
@@ -72,7 +73,9 @@ def test_the_legibility_tables_base_row_is_the_base_models_bar_measurement():
     assert tuple(table) == LEGIBILITY_STAGES
     pipe = resolve_base_model("mini").load("cpu")
     alone = base_model_scores(pipe, 10, 2, 4, 5.0, load_judge(), MiniKeypointBackend())
-    assert table["base model"] == alone  # run_quality reuses the row instead of generating twice
+    judged = {k: v for k, v in table["base model"].items() if not k.startswith("action_")}
+    assert judged == alone  # run_quality reuses the row instead of generating twice
+    assert 0 <= table["base model"]["action_own"] <= 1  # the action judge's column, measured on the same images
 
 
 def test_a_guidance_row_draws_the_base_rows_prompts_and_seeds_at_its_own_scale():
@@ -82,3 +85,25 @@ def test_a_guidance_row_draws_the_base_rows_prompts_and_seeds_at_its_own_scale()
     assert list(table)[3:] == ["base model, guidance 5", "base model, guidance 1"]
     assert table[guidance_stage(5.0)] == table["base model"]  # the same images at the same scale
     assert table[guidance_stage(1.0)] != table["base model"]  # the scale reaches the sampler
+
+
+def test_the_board_judge_accepts_renders_of_held_in_actions_as_their_own_and_not_as_another():
+    """The control with a known answer for the legibility table's judge column: the world's renders
+    of held-in actions, judged with the mini board's threshold against held-in exemplars."""
+    from actionbench.mini.quality import judge_acceptance
+
+    rows = held_in_rows(20, seed=3)
+    renders = render_held_in(rows, seed=3)
+    shuffled = renders[1:] + renders[:1]  # each image now drawn for the next row's action
+    rates = judge_acceptance({"renders": renders, "shifted": shuffled}, rows)
+    assert rates["renders"][0] >= 0.9 and rates["renders"][1] <= 0.1, rates
+    assert rates["shifted"][0] <= 0.3, rates  # another action's render is not its own
+
+
+def test_held_in_exemplars_are_people_in_every_colour_and_scene(tmp_path):
+    from actionbench.mini.quality import held_in_action
+
+    action = held_in_action("waving", tmp_path / "waving")
+    assert action.name == "waving" and len(action.exemplars) == 10 and action.domain == "mini-render"
+    assert all(e.image_path.is_file() and e.image_path.parent == tmp_path / "waving" for e in action.exemplars)
+    assert len({e.sha256 for e in action.exemplars}) == 10  # ten different renders

@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+from PIL import Image
 
 from actionbench.perception.pose_backends import Pose
 
 POSE_EXEMPLARS = 10
+HELD_IN_EXEMPLAR_SEED = 8_000_000  # the judge's exemplars of held-in actions (seeds no other set uses)
 
 
 @dataclass
@@ -190,8 +193,6 @@ def interval(scores: dict[str, float], name: str) -> tuple[float, float] | None:
 
 def render_held_in(rows: list[tuple[str, str, str, str]], seed: int) -> list:
     """The world's own render of each held-in row (seeds no training saw)."""
-    from PIL import Image
-
     from actionbench.mini.scenes import random_spec, render
 
     return [Image.fromarray(render(random_spec(9_100_000 + 1000 * seed + i, pose_name=action, species=species,
@@ -202,8 +203,6 @@ def render_held_in(rows: list[tuple[str, str, str, str]], seed: int) -> list:
 @torch.no_grad()
 def autoencoded(pipe, images: list) -> list:
     """``images`` through the base model's autoencoder: encode (the latent distribution's mean), decode."""
-    from PIL import Image
-
     from actionbench.mini.train.loop import to_unit_range
 
     pixels = to_unit_range(np.stack([np.asarray(im) for im in images])).to(pipe.vae.device, pipe.vae.dtype)
@@ -211,6 +210,51 @@ def autoencoded(pipe, images: list) -> list:
     decoded = pipe.vae.decode(latents).sample.float().clamp(-1, 1)
     as_uint8 = ((decoded + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(array) for array in as_uint8]
+
+
+def held_in_action(name: str, folder: Path):
+    """The held-in action ``name`` as a benchmark action: 10 exemplars of people doing it, drawn as
+    the benchmark's exemplars are (every colour and scene, the same spread of limbs, tilt and
+    size), written to ``folder``."""
+    from actionbench.data.model import MINI_RENDER, Action, Exemplar
+    from actionbench.fileio import file_sha256
+    from actionbench.mini.benchmark import action_instance, exemplar_factors
+    from actionbench.mini.scenes import render
+    from actionbench.mini.world import HELD_IN_ACTIONS
+
+    number = list(HELD_IN_ACTIONS).index(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    exemplars = []
+    for index, (colour, scene) in enumerate(exemplar_factors(number)):
+        spec = action_instance(name, HELD_IN_EXEMPLAR_SEED + 100 * number + index, "person", colour, scene)
+        path = folder / f"{name}-{index}.png"
+        Image.fromarray(render(spec).image).save(path)
+        exemplars.append(Exemplar(path, file_sha256(path), "a figure {}", "a figure"))
+    return Action(name, HELD_IN_ACTIONS[name][0], tuple(exemplars), domain=MINI_RENDER)
+
+
+def judge_acceptance(stages: dict[str, list], rows: list[tuple[str, str, str, str]]) -> dict[str, tuple[float, float]]:
+    """Per stage, the board's action judge (the mini benchmark's threshold) on held-in images: the
+    share accepted as their own action, and the share of (image, other held-in action) pairs
+    accepted. The base model knows these actions by name, so its own-action rate is about what a
+    method that learned an action perfectly could reach on the board's Action column."""
+    import tempfile
+
+    from actionbench.config import from_dict
+    from actionbench.data import get_benchmark
+    from actionbench.metrics.judge_validation import TruthLevel, judge_against_truth
+    from actionbench.perception.settings import ScorerConfig
+
+    mini = get_benchmark("mini", with_custom=False)
+    scorers = from_dict(ScorerConfig, dict(mini.defaults.get("scorers", {})), "scorers")
+    names = [a for a in dict.fromkeys(row[3] for row in rows)]
+    with tempfile.TemporaryDirectory() as folder:
+        actions = [held_in_action(name, Path(folder) / name) for name in names]
+        levels = [TruthLevel(stage, float("nan"), float("nan"),
+                             {name: [im for im, row in zip(images, rows) if row[3] == name] for name in names})
+                  for stage, images in stages.items()]
+        results = judge_against_truth(mini, actions, levels, scorers)
+    return {result.level.name: result.rates()[:2] for result in results}
 
 
 LEGIBILITY_STAGES = ("renders", "autoencoder(renders)", "base model")
@@ -243,14 +287,19 @@ def legibility_table(images_count: int, seed: int, steps: int, guidance: float,
     stages = dict(zip(LEGIBILITY_STAGES, (renders, autoencoded(pipe, renders), generated)))
     for other in other_guidances:
         stages[guidance_stage(other)] = generate(pipe, prompts, seeds, steps, other)
-    return {stage: legibility_scores(images, rows, judge, backend) for stage, images in stages.items()}
+    table = {stage: legibility_scores(images, rows, judge, backend) for stage, images in stages.items()}
+    for stage, (own, other_action) in judge_acceptance(stages, rows).items():
+        table[stage].update(action_own=own, action_other=other_action)
+    return table
 
 
 def legibility_lines(table: dict[str, dict[str, float]]) -> list[str]:
     header = (f"      {'legibility (held-in prompts)':<28} {'pose OKS':>9} {'95% CI':<17}{'species':>8} "
-              f"{'colour':>8} {'scene':>8}")
+              f"{'colour':>8} {'scene':>8} {'judge: own action / another':>28}")
     return [header] + [f"      {stage:<28} {row['oks']:9.3f}{interval_text(interval(row, 'oks')):<17} "
-                       f"{row['species']:8.3f} {row['colour']:8.3f} {row['scene']:8.3f}" for stage, row in table.items()]
+                       f"{row['species']:8.3f} {row['colour']:8.3f} {row['scene']:8.3f} "
+                       f"{row.get('action_own', float('nan')):19.3f} / {row.get('action_other', float('nan')):.3f}"
+                       for stage, row in table.items()]
 
 
 def held_out_bars(seed: int, steps: int, guidance: float) -> list[Bar]:
@@ -258,7 +307,6 @@ def held_out_bars(seed: int, steps: int, guidance: float) -> list[Bar]:
     from actionbench.base_models import resolve_base_model
     from actionbench.data import fill_action, get_benchmark
     from actionbench.mini.keypoints import MiniKeypointBackend
-    from PIL import Image
 
     benchmark = get_benchmark("mini", with_custom=False)
     pipe = resolve_base_model("mini").load("cpu")
