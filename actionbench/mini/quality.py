@@ -28,12 +28,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
 from actionbench.perception.pose_backends import Pose
+
+if TYPE_CHECKING:
+    from actionbench.data.model import Action
 
 POSE_EXEMPLARS = 10
 HELD_IN_EXEMPLAR_SEED = 8_000_000  # the judge's exemplars of held-in actions (seeds no other set uses)
@@ -212,7 +216,7 @@ def autoencoded(pipe, images: list) -> list:
     return [Image.fromarray(array) for array in as_uint8]
 
 
-def held_in_action(name: str, folder: Path):
+def held_in_action(name: str, folder: Path) -> Action:
     """The held-in action ``name`` as a benchmark action: 10 exemplars of people doing it, drawn as
     the benchmark's exemplars are (every colour and scene, the same spread of limbs, tilt and
     size), written to ``folder``."""
@@ -237,7 +241,7 @@ def judge_acceptance(stages: dict[str, list], rows: list[tuple[str, str, str, st
     """Per stage, the board's action judge (the mini benchmark's threshold) on held-in images: the
     share accepted as their own action, and the share of (image, other held-in action) pairs
     accepted. The base model knows these actions by name, so its own-action rate is about what a
-    method that learned an action perfectly could reach on the board's Action column."""
+    method that learned a held-out action as well could reach in the board's Action column."""
     import tempfile
 
     from actionbench.config import from_dict
@@ -247,7 +251,7 @@ def judge_acceptance(stages: dict[str, list], rows: list[tuple[str, str, str, st
 
     mini = get_benchmark("mini", with_custom=False)
     scorers = from_dict(ScorerConfig, dict(mini.defaults.get("scorers", {})), "scorers")
-    names = [a for a in dict.fromkeys(row[3] for row in rows)]
+    names = list(dict.fromkeys(row[3] for row in rows))
     with tempfile.TemporaryDirectory() as folder:
         actions = [held_in_action(name, Path(folder) / name) for name in names]
         levels = [TruthLevel(stage, float("nan"), float("nan"),
