@@ -180,3 +180,24 @@ def test_reproduction_tables_pair_adi_with_each_ablation_on_the_board(tmp_path, 
                         "ADI - ablation: action_correct |")
     assert len(table) == 3 and table[2].startswith("| `adi-no-mask` | +50.0 [")  # p_plus is no ablation
     assert "+0.000 [+0.000, +0.000], p –" in table[2] or "+0.000 [+0.000, +0.000], p 1.000" in table[2]
+
+
+def test_held_in_customization_writes_custom_actions_the_mini_benchmark_lists(tmp_path):
+    home = tmp_path / "held-in-home"
+    lines = run_script("held_in_customization.py", "--actions", "waving", env={"ACTIONBENCH_HOME": str(home)})
+    assert lines[0] == f"wrote {home / 'actions' / 'waving'}"
+    assert "--actions waving" in lines[-1]
+    listed = subprocess.run([sys.executable, "-m", "actionbench", "list", "actions"], capture_output=True, text=True,
+                            env={**os.environ, "ACTIONBENCH_HOME": str(home)}, check=True).stdout
+    assert any(line.split()[:4] == ["waving", "10", "exemplars", "custom"] for line in listed.splitlines()), listed
+
+
+def test_held_in_customization_refuses_the_users_own_home_and_unknown_actions(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "ACTIONBENCH_HOME"}
+    script = str(BENCHMARKS / "held_in_customization.py")
+    refused = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 2 and "ACTIONBENCH_HOME is not set" in refused.stderr
+    unknown = subprocess.run([sys.executable, script, "--actions", "cheer"], capture_output=True, text=True,
+                             env={**env, "ACTIONBENCH_HOME": str(tmp_path)}, timeout=120)
+    assert unknown.returncode == 2 and "unknown held-in action(s) cheer" in unknown.stderr
+    assert not (tmp_path / "actions").exists()
