@@ -140,10 +140,9 @@ def calibration_id(context: ScoringContext, settings: JudgeSettings) -> str:
         "hands": hand_detector(context).cache_tag if uses_hands(context, settings) else None,
         "sigma": settings.sigma, "visible": settings.visible, "mirror": settings.mirror,
     }
-    extra = [(name, action.version) for name, action in calibrated_actions(context).items()
-             if name not in calibration_actions(context.benchmark)]
-    if extra:  # named only when present, so the benchmark's own id (and its cache) stays as it was
-        identity["extra_actions"] = extra
+    if context.action.name not in calibration_actions(context.benchmark):
+        # named only when present, so the benchmark's own id (and its cache) stays as it was
+        identity["extra_actions"] = [(context.action.name, context.action.version)]
     return stable_hash(identity, length=12)
 
 

@@ -16,9 +16,7 @@ removed from its own action's exemplars (``actionbench validate-judge`` prints t
 
 from __future__ import annotations
 
-import dataclasses
-
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -298,7 +296,7 @@ def judge_against_truth(benchmark: Benchmark, actions: list[Action], levels: lis
     context = ScoringContext(benchmark=benchmark, action=actions[0], scorers=scorers, device=device,
                              shared={} if shared is None else shared)
     board_action = next(iter(calibration_actions(benchmark).values()), actions[0])
-    threshold = benchmark_calibration(dataclasses.replace(context, action=board_action), settings).threshold
+    threshold = benchmark_calibration(replace(context, action=board_action), settings).threshold
     sets = [action_exemplars(context, action, settings) for action in actions]
     names = [a.name for a in actions]
     results = []

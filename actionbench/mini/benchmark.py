@@ -151,6 +151,13 @@ def _world_hash() -> str:
     return digest.hexdigest()[:12]
 
 
+def exemplar_captions(colour: str, scene: str) -> tuple[str, str]:
+    """(template, context) of an exemplar of a person in ``colour`` and ``scene``: the figure's
+    species unsaid ("a blue figure {} in a forest", "a blue figure in a forest")."""
+    figure = f"{article(colour)} {colour} {GENERIC_NOUN}"
+    return f"{figure} {{}} {SCENE_PHRASES[scene]}", f"{figure} {SCENE_PHRASES[scene]}"
+
+
 def write_benchmark_folder(folder: Path) -> Path:
     """Render the exemplars and write ``action.toml`` files and ``benchmark.toml`` into ``folder``."""
     names = list(HELD_OUT_ACTIONS)
@@ -164,10 +171,8 @@ def write_benchmark_folder(folder: Path) -> Path:
 
             with atomic_path(path) as temp:
                 Image.fromarray(render(spec).image).save(temp, format="PNG")
-            context = f"{article(colour)} {colour} {GENERIC_NOUN} {SCENE_PHRASES[scene]}"
-            exemplars.append({"file": path.name, "sha256": file_sha256(path),
-                              "template": f"{article(colour)} {colour} {GENERIC_NOUN} {{}} {SCENE_PHRASES[scene]}",
-                              "context": context})
+            template, context = exemplar_captions(colour, scene)
+            exemplars.append({"file": path.name, "sha256": file_sha256(path), "template": template, "context": context})
         atomic_write_text(folder / name / "action.toml", tomli_w.dumps(
             {"name": name, "description": action.description, "mirror_invariant": False, "domain": MINI_RENDER,
              "exemplars": exemplars}))

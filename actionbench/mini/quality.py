@@ -222,9 +222,9 @@ def held_in_action(name: str, folder: Path) -> Action:
     size), written to ``folder``."""
     from actionbench.data.model import MINI_RENDER, Action, Exemplar
     from actionbench.fileio import file_sha256
-    from actionbench.mini.benchmark import action_instance, exemplar_factors
+    from actionbench.mini.benchmark import action_instance, exemplar_captions, exemplar_factors
     from actionbench.mini.scenes import render
-    from actionbench.mini.world import GENERIC_NOUN, HELD_IN_ACTIONS, SCENE_PHRASES, article
+    from actionbench.mini.world import HELD_IN_ACTIONS
 
     number = list(HELD_IN_ACTIONS).index(name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -233,9 +233,7 @@ def held_in_action(name: str, folder: Path) -> Action:
         spec = action_instance(name, HELD_IN_EXEMPLAR_SEED + 100 * number + index, "person", colour, scene)
         path = folder / f"{name}-{index}.png"
         Image.fromarray(render(spec).image).save(path)
-        figure = f"{article(colour)} {colour} {GENERIC_NOUN}"  # captioned as the benchmark's exemplars are
-        exemplars.append(Exemplar(path, file_sha256(path), f"{figure} {{}} {SCENE_PHRASES[scene]}",
-                                  f"{figure} {SCENE_PHRASES[scene]}"))
+        exemplars.append(Exemplar(path, file_sha256(path), *exemplar_captions(colour, scene)))
     return Action(name, HELD_IN_ACTIONS[name][0], tuple(exemplars), domain=MINI_RENDER)
 
 
