@@ -66,6 +66,7 @@ from actionbench.methods.training import (  # the pieces every step is built fro
     train_token_embeddings,
     training_scheduler,
 )
+from actionbench.methods.token_rows import install_learned_rows
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("textual_inversion", "dreambooth", "dreambooth_lora", "custom_diffusion", "p_plus", "adi", "cfg")
@@ -221,15 +222,8 @@ def textual_inversion_step(pipe, loop: Loop, size: int, batch: int, precision: s
     apply_memory_options(pipe, config)
     freeze(pipe.unet, pipe.vae)
     ids = add_placeholder_tokens(pipe, [config.placeholder_token], config.initializer_token)
-    parameters, restore = train_token_embeddings(pipe, ids)
-    if not loop.host_syncs:  # the restore by boolean index reads the mask's nonzeros on the host
-        weight = parameters[0]
-        original, keep = weight.detach().clone(), torch.zeros(weight.shape[0], 1, dtype=torch.bool, device=weight.device)
-        keep[ids] = True
-
-        def restore() -> None:
-            with torch.no_grad():
-                weight.copy_(torch.where(keep, weight, original))
+    learned = install_learned_rows(pipe, ids)  # the token's row alone, as the method trains it
+    parameters, restore = [learned.rows], learned.write_back
     optimizer = make_optimizer(parameters, config.learning_rate, config)
     scheduler, latents = training_scheduler(pipe), random_latents(pipe, size, EXEMPLARS)
     generator = torch.Generator().manual_seed(0)

@@ -111,7 +111,9 @@ class SteeringLoss:
             negatives = embedding(self.negative_ids(prompts).to(device))
             positives = embedding(torch.tensor(self.positive_ids(len(prompts)), device=device))
             candidates = F.normalize(torch.cat([positives, negatives]).float(), dim=1)
-        relation = F.normalize(embedding.weight[token_id].float().unsqueeze(0), dim=1)
+        # Through the module, not ``embedding.weight``: while training, the token's row is learned apart
+        # from the table (:mod:`~actionbench.methods.token_rows`).
+        relation = F.normalize(embedding(torch.tensor([token_id], device=device)).float(), dim=1)
         logits = relation @ candidates.T / self.temperature
         return (torch.logsumexp(logits, dim=1) - torch.logsumexp(logits[:, :positives.shape[0]], dim=1)).mean()
 

@@ -1,0 +1,80 @@
+"""Learn a few rows of the text encoder's token table without handing the whole table to the optimiser.
+
+diffusers' textual-inversion example optimises the whole table (49408 rows) and puts every row but
+the new token's back after each update. On the mini model that costs more than half of an update's
+optimiser and bookkeeping time (AdamW's square roots over 3.2M entries, then the restore), for rows
+that never change. Here the learned rows are a parameter of their own, looked up in place of the
+table's rows for those token ids: every forward value, the learned rows' gradients (the same
+embedding backward, summed over the same positions in the same order) and AdamW's element-wise
+update of them are those of the whole-table loop, bit for bit (``tests/test_token_rows.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+
+class LearnedRows(torch.nn.Module):
+    """A token embedding whose rows ``token_ids`` come from the trainable ``rows``; the rest from the
+    frozen table. ``weight`` is the table, so readers of ``get_input_embeddings().weight`` (shapes,
+    saved embeddings) see it; :meth:`write_back` copies the learned rows into it."""
+
+    slot: torch.Tensor  # token id -> its row in ``rows``, or -1 (a buffer: it follows the module's device)
+
+    def __init__(self, table: torch.nn.Embedding, token_ids: list[int]):
+        super().__init__()
+        self.table = table
+        self.token_ids = list(token_ids)
+        self.rows = torch.nn.Parameter(table.weight.detach()[self.token_ids].clone())
+        slot = torch.full((table.num_embeddings,), -1, dtype=torch.long, device=table.weight.device)
+        slot[self.token_ids] = torch.arange(len(self.token_ids), device=table.weight.device)
+        self.register_buffer("slot", slot, persistent=False)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.table.weight
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        embedded = self.table(input_ids)
+        slots = self.slot[input_ids]
+        learned = slots >= 0
+        # Every position looks a row up (positions of other tokens read row 0 and pass back zeros),
+        # so the learned rows' gradient is the table's embedding backward over the same positions.
+        looked_up = F.embedding(slots.clamp(min=0), self.rows)
+        return torch.where(learned.unsqueeze(-1), looked_up, embedded)
+
+    def write_back(self) -> None:
+        with torch.no_grad():
+            self.table.weight[self.token_ids] = self.rows.to(self.table.weight.dtype)
+
+
+def install_learned_rows(pipe, token_ids: list[int]) -> LearnedRows:
+    """Freeze ``pipe.text_encoder`` and put a :class:`LearnedRows` over its token table in its place
+    (:func:`remove_learned_rows` undoes it). Its ``rows`` go to the optimiser; its ``write_back``
+    after each update keeps the table current."""
+    encoder = pipe.text_encoder
+    encoder.requires_grad_(False)
+    learned = LearnedRows(encoder.get_input_embeddings(), token_ids)
+    encoder.set_input_embeddings(learned)
+    return learned
+
+
+def remove_learned_rows(pipe, learned: LearnedRows) -> None:
+    """Write the learned rows into the table and give the encoder its own embedding module back."""
+    learned.write_back()
+    pipe.text_encoder.set_input_embeddings(learned.table)
+
+
+@contextlib.contextmanager
+def learned_token_rows(pipe, token_ids: list[int]) -> Iterator[LearnedRows]:
+    """Train only the rows ``token_ids`` of the token table for the ``with`` block; on leaving (also
+    when training fails) the rows are written into the table and the encoder has its module back."""
+    learned = install_learned_rows(pipe, token_ids)
+    try:
+        yield learned
+    finally:
+        remove_learned_rows(pipe, learned)
