@@ -63,7 +63,6 @@ from actionbench.methods.training import (  # the pieces every step is built fro
     optimisation,
     prediction_and_target,
     sample_timesteps,
-    train_token_embeddings,
     training_scheduler,
 )
 from actionbench.methods.token_rows import install_learned_rows
@@ -294,9 +293,10 @@ def custom_diffusion_step(pipe, loop: Loop, size: int, batch: int, precision: st
     apply_memory_options(pipe, config)
     freeze(pipe.unet, pipe.vae, pipe.text_encoder)
     ids = add_placeholder_tokens(pipe, [config.modifier_token], config.initializer_token)
-    embedding, restore = train_token_embeddings(pipe, ids)
+    learned = install_learned_rows(pipe, ids)
+    restore = learned.write_back
     pipe.unet.set_attn_processor(custom_diffusion_processors(pipe.unet, config.attention))
-    parameters = embedding + [p for p in pipe.unet.parameters() if p.requires_grad]
+    parameters = [learned.rows] + [p for p in pipe.unet.parameters() if p.requires_grad]
     optimizer = make_optimizer(parameters, config.learning_rate, config)
     scheduler, prior = training_scheduler(pipe), random_latents(pipe, size, EXEMPLARS + 1)
     generator = torch.Generator().manual_seed(0)

@@ -36,11 +36,12 @@ from actionbench.methods.base import Method, MethodConfig
 from actionbench.methods.generation import sample_images
 from actionbench.methods.prior_preservation import CLASS_PROMPT, class_image_settings, class_images, with_prior_loss
 from actionbench.methods.textual_inversion import save_learned_embeds
+from actionbench.methods.token_rows import learned_token_rows
 from actionbench.methods.training import (
     DrawnBatch, SplitMicroStep, TrainingImages, add_placeholder_tokens, apply_memory_options, check_templates,
     check_training_options, draw_batch, encode_images, encode_images_batched, freeze, load_once, part_errors,
     pil_to_tensor, read_artifact_info, require_sd_like, run_updates, sample_timesteps,
-    scaled_learning_rate, seed_all, train_token_embeddings, training_prompts, training_resolution, training_scheduler,
+    scaled_learning_rate, seed_all, training_prompts, training_resolution, training_scheduler,
     write_artifact_info)
 
 MaskedBatch = tuple[DrawnBatch, "torch.Tensor | None"]  # a drawn batch and its loss mask (None: the whole image)
@@ -176,7 +177,6 @@ class CustomDiffusion(Method):
         apply_memory_options(base, config)
         freeze(base.unet, base.vae, base.text_encoder)
         token_ids = add_placeholder_tokens(base, [config.modifier_token], config.initializer_token)
-        embedding_parameters, restore = train_token_embeddings(base, token_ids)
         base.unet.set_attn_processor(custom_diffusion_processors(base.unet, config.attention))
         kv_parameters = [p for p in base.unet.parameters() if p.requires_grad]
         scheduler = training_scheduler(base)
@@ -229,8 +229,11 @@ class CustomDiffusion(Method):
             lr *= 2.0  # train_custom_diffusion.py doubles the scaled rate with prior preservation
         base.unet.train()
         base.text_encoder.train()
-        history = run_updates(embedding_parameters + kv_parameters, SplitMicroStep(draw, micro_losses), config.steps,
-                              lr, config, device, max_grad_norm=config.max_grad_norm, after_update=restore)
+        # The modifier token's row alone is learned (the script zeroes the other rows' gradients
+        # before clipping; here they have none), so the clip reads the row's and the K/V gradients.
+        with learned_token_rows(base, token_ids) as learned:
+            history = run_updates([learned.rows] + kv_parameters, SplitMicroStep(draw, micro_losses), config.steps,
+                                  lr, config, device, max_grad_norm=config.max_grad_norm, after_update=learned.write_back)
         base.unet.eval()
         base.text_encoder.eval()
         out_dir = Path(out_dir)

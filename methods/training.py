@@ -47,7 +47,6 @@ from actionbench.methods.training_loop import (  # noqa: F401  (re-exported)
     run_updates,
     scaled_learning_rate,
     train_loop,
-    train_token_embeddings,
     update,
 )
 from actionbench.methods.training_objective import (  # noqa: F401  (re-exported)

@@ -12,7 +12,7 @@ One update (:func:`update`)::
     a non-finite gradient skips the update            (fp16 overflow; GradScaler backs its scale off)
     clip to max_grad_norm (if set), optimizer step, scaler update, zero the gradients
     entries the hook did not keep are put back        (so AdamW's momentum and weight decay cannot move them)
-    after_update()                                    (textual inversion restores the frozen token rows)
+    after_update()                                    (textual inversion writes its learned row into the table)
 
 Fusing the micro-steps (``fuse_micro_steps``, :class:`SplitMicroStep`) is the same sum: each
 micro-step's loss is still the mean over its own rows, and the rows of a batch do not interact in
@@ -112,29 +112,6 @@ def scaled_learning_rate(lr: float, config, scale: bool) -> float:
 def make_scaler(config, device: torch.device) -> torch.amp.GradScaler:
     """The loss scale: on for fp16 on CUDA only (bf16 and fp32 need none; off, it is the identity)."""
     return torch.amp.GradScaler(device.type, enabled=config.mixed_precision == "fp16" and device.type == "cuda")
-
-
-def train_token_embeddings(pipe, token_ids: list[int]):
-    """Make only the rows ``token_ids`` of the text encoder's token table learnable.
-
-    The whole table is handed to the optimizer (as diffusers' textual-inversion example does); the
-    returned ``restore()`` puts every other row back after each update, undoing weight decay there.
-    Returns (parameters, restore).
-    """
-    encoder = pipe.text_encoder
-    encoder.requires_grad_(False)
-    weight = encoder.get_input_embeddings().weight
-    weight.requires_grad_(True)
-    original = weight.detach().clone()
-    frozen = torch.ones(weight.shape[0], dtype=torch.bool)
-    frozen[token_ids] = False
-    frozen = frozen.to(weight.device)
-
-    def restore() -> None:
-        with torch.no_grad():
-            weight[frozen] = original[frozen]
-
-    return [weight], restore
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,3 +113,25 @@ def test_trains_with_augmentation_and_is_seeded(fixture_benchmark, tmp_path):
     images = pixels(METHOD().generate(fresh_pipe(), first, PROMPTS, SEEDS, cfg))
     assert np.array_equal(images, pixels(METHOD().generate(fresh_pipe(), second, PROMPTS, SEEDS, cfg)))
     assert np.abs(images - pixels(METHOD().generate(fresh_pipe(), first, PROMPTS, [3, 4], cfg))).mean() > 5
+
+
+def test_the_gradient_clip_reads_the_modifier_row_and_the_kv_weights_only(fixture_benchmark, tmp_path, monkeypatch):
+    """The script zeroes every other token row's gradient before clipping (train_custom_diffusion.py);
+    clipping the whole table's gradient would also count the caption's other words."""
+    from actionbench.methods import training_loop
+
+    clipped, clip = [], torch.nn.utils.clip_grad_norm_
+
+    def recording_clip(parameters, max_norm):
+        parameters = list(parameters)
+        clipped.append([tuple(p.shape) for p in parameters])
+        return clip(parameters, max_norm)
+
+    monkeypatch.setattr(training_loop.torch.nn.utils, "clip_grad_norm_", recording_clip)
+    pipe = fresh_pipe()
+    width = pipe.text_encoder.get_input_embeddings().weight.shape[1]
+    train(METHOD(cache_dir=tmp_path / "cache"), fixture_action(fixture_benchmark), config(steps=2, augment=False),
+          tmp_path / "cd", pipe=pipe)
+    assert len(clipped) == 2
+    assert clipped[0][0] == (1, width)  # the modifier's row, not the table's 49409 rows
+    assert all(len(shape) == 2 and shape[0] != 1 for shape in clipped[0][1:])  # then the K/V projections

@@ -12,14 +12,27 @@ from safetensors.torch import load_file
 
 from actionbench.methods import METHODS, textual_inversion
 from actionbench.methods.token_rows import LearnedRows, learned_token_rows
-from actionbench.methods.training import add_placeholder_tokens, train_token_embeddings
+from actionbench.methods.training import add_placeholder_tokens
 
 
 @contextlib.contextmanager
 def whole_table(pipe, token_ids):
-    """The reference: diffusers' example, AdamW on the whole table, the other rows restored after each update."""
-    parameters, restore = train_token_embeddings(pipe, token_ids)
-    yield SimpleNamespace(rows=parameters[0], write_back=restore)
+    """The reference, diffusers' textual-inversion example: AdamW on the whole table, every row but
+    ``token_ids`` put back after each update."""
+    encoder = pipe.text_encoder
+    encoder.requires_grad_(False)
+    weight = encoder.get_input_embeddings().weight
+    weight.requires_grad_(True)
+    original = weight.detach().clone()
+    frozen = torch.ones(weight.shape[0], dtype=torch.bool)
+    frozen[token_ids] = False
+
+    def restore() -> None:
+        with torch.no_grad():
+            weight[frozen] = original[frozen]
+
+    yield SimpleNamespace(rows=weight, write_back=restore)
+    weight.requires_grad_(False)
 
 
 def trained_row_and_table(method: str, action, folder, **settings):
