@@ -23,15 +23,19 @@ class LearnedRows(torch.nn.Module):
     frozen table. ``weight`` is the table, so readers of ``get_input_embeddings().weight`` (shapes,
     saved embeddings) see it; :meth:`write_back` copies the learned rows into it."""
 
-    slot: torch.Tensor  # token id -> its row in ``rows``, or -1 (a buffer: it follows the module's device)
+    # Buffers, so they follow the module's device and no update reads an index from the host.
+    token_ids: torch.Tensor  # the learned rows' token ids, in ``rows``' order
+    slot: torch.Tensor  # token id -> its row in ``rows``, or -1
 
     def __init__(self, table: torch.nn.Embedding, token_ids: list[int]):
         super().__init__()
         self.table = table
-        self.token_ids = list(token_ids)
-        self.rows = torch.nn.Parameter(table.weight.detach()[self.token_ids].clone())
-        slot = torch.full((table.num_embeddings,), -1, dtype=torch.long, device=table.weight.device)
-        slot[self.token_ids] = torch.arange(len(self.token_ids), device=table.weight.device)
+        device = table.weight.device
+        ids = torch.tensor(token_ids, dtype=torch.long, device=device)
+        self.rows = torch.nn.Parameter(table.weight.detach()[ids].clone())
+        slot = torch.full((table.num_embeddings,), -1, dtype=torch.long, device=device)
+        slot[ids] = torch.arange(len(token_ids), device=device)
+        self.register_buffer("token_ids", ids, persistent=False)
         self.register_buffer("slot", slot, persistent=False)
 
     @property
@@ -49,7 +53,7 @@ class LearnedRows(torch.nn.Module):
 
     def write_back(self) -> None:
         with torch.no_grad():
-            self.table.weight[self.token_ids] = self.rows.to(self.table.weight.dtype)
+            self.table.weight.index_copy_(0, self.token_ids, self.rows.to(self.table.weight.dtype))
 
 
 def install_learned_rows(pipe, token_ids: list[int]) -> LearnedRows:
