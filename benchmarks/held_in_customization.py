@@ -21,9 +21,8 @@ import os
 import sys
 from pathlib import Path
 
-import tomli_w
-
 from actionbench.data import load_action
+from actionbench.data.folder import ACTION_FILE, action_toml
 from actionbench.data.model import MINI_RENDER
 from actionbench.fileio import atomic_write_text
 from actionbench.mini.quality import held_in_action
@@ -37,10 +36,8 @@ def write_action(name: str, root: Path) -> Path:
     """``root/<name>/``: the held-in action's exemplars and its ``action.toml``, read back to check."""
     folder = root / name
     action = held_in_action(name, folder)
-    atomic_write_text(folder / "action.toml", tomli_w.dumps({
-        "name": name, "description": action.description, "mirror_invariant": False, "domain": MINI_RENDER,
-        "exemplars": [{"file": e.image_path.name, "sha256": e.sha256, "template": e.template, "context": e.context}
-                      for e in action.exemplars]}))
+    atomic_write_text(folder / ACTION_FILE,
+                      action_toml(name, action.description, action.exemplars, domain=MINI_RENDER))
     load_action(folder, source="custom")
     return folder
 

@@ -14,11 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomli_w
-
 from actionbench.data.captions import DEFAULT_TEMPLATE, TEXT_JSON, context_from_template, read_text_json
-from actionbench.data.folder import ACTION_FILE, load_action
-from actionbench.data.model import PHOTO, Action
+from actionbench.data.folder import ACTION_FILE, action_toml, load_action
+from actionbench.data.model import PHOTO, Action, Exemplar
 from actionbench.data.official import official_action_names
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_text, file_sha256
@@ -102,10 +100,10 @@ def check_images(folder: Path) -> list[CheckedImage]:
     return checked
 
 
-def action_spec(name: str, description: str, images: list[CheckedImage], mirror_invariant: bool) -> dict:
-    return {"name": name, "description": description, "mirror_invariant": mirror_invariant, "domain": PHOTO,
-            "exemplars": [{"file": image.path.name, "sha256": image.sha256, "template": image.template,
-                           "context": context_from_template(image.template)} for image in images]}
+def action_file_text(name: str, description: str, images: list[CheckedImage], mirror_invariant: bool) -> str:
+    exemplars = [Exemplar(image.path, image.sha256, image.template, context_from_template(image.template))
+                 for image in images]
+    return action_toml(name, description, exemplars, domain=PHOTO, mirror_invariant=mirror_invariant)
 
 
 def add_action(name: str, images: str | Path, description: str | None, mirror_invariant: bool = False,
@@ -134,7 +132,7 @@ def add_action(name: str, images: str | Path, description: str | None, mirror_in
             shutil.copyfile(image.path, copy)
             if file_sha256(copy) != image.sha256:
                 raise ActionBenchError(f"{image.path} changed while it was being copied", "run the command again")
-        atomic_write_text(staging / ACTION_FILE, tomli_w.dumps(action_spec(name, description, checked, mirror_invariant)))
+        atomic_write_text(staging / ACTION_FILE, action_file_text(name, description, checked, mirror_invariant))
         load_action(staging, source="custom")  # what we wrote must read back
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.old-"))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from actionbench.data.model import DOMAINS, PHOTO, SUBJECT_KINDS, Action, Benchmark, Exemplar, Protocol, Subject
 from actionbench.errors import ActionBenchError
@@ -59,6 +62,17 @@ def load_action(folder: Path, source: str = "custom") -> Action:
     return Action(name=name, description=description, exemplars=tuple(exemplars),
                   mirror_invariant=bool(spec.get("mirror_invariant", False)), source=source, root=folder,
                   domain=domain)
+
+
+def action_toml(name: str, description: str, exemplars: Sequence[Exemplar], *, domain: str,
+                mirror_invariant: bool = False) -> str:
+    """The text of an ``action.toml`` that :func:`load_action` reads back: every writer of an action
+    folder (``data add-action``, the mini benchmark, the held-in actions) spells it here. Exemplar
+    files are named relative to the action's folder."""
+    return tomli_w.dumps({
+        "name": name, "description": description, "mirror_invariant": mirror_invariant, "domain": domain,
+        "exemplars": [{"file": e.image_path.name, "sha256": e.sha256, "template": e.template, "context": e.context}
+                      for e in exemplars]})
 
 
 def exemplar_file(item: dict[str, Any], where: Path) -> str:

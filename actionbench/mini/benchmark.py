@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from actionbench.data.folder import BENCHMARK_FILE, load_benchmark
-from actionbench.data.model import MINI_RENDER, Benchmark
+from actionbench.data.folder import ACTION_FILE, BENCHMARK_FILE, action_toml, load_benchmark
+from actionbench.data.model import MINI_RENDER, Benchmark, Exemplar
 from actionbench.fileio import atomic_path, atomic_write_text, file_sha256, stable_hash
 from actionbench.mini.scenes import RenderSpec, random_spec, render
 from actionbench.mini.world import COLOURS, GENERIC_NOUN, HELD_OUT_ACTIONS, SCENE_PHRASES, SPECIES, article
@@ -172,10 +172,9 @@ def write_benchmark_folder(folder: Path) -> Path:
             with atomic_path(path) as temp:
                 Image.fromarray(render(spec).image).save(temp, format="PNG")
             template, context = exemplar_captions(colour, scene)
-            exemplars.append({"file": path.name, "sha256": file_sha256(path), "template": template, "context": context})
-        atomic_write_text(folder / name / "action.toml", tomli_w.dumps(
-            {"name": name, "description": action.description, "mirror_invariant": False, "domain": MINI_RENDER,
-             "exemplars": exemplars}))
+            exemplars.append(Exemplar(path, file_sha256(path), template, context))
+        atomic_write_text(folder / name / ACTION_FILE,
+                          action_toml(name, action.description, exemplars, domain=MINI_RENDER))
     atomic_write_text(folder / BENCHMARK_FILE, tomli_w.dumps({
         "name": NAME,
         "actions": names,
