@@ -1,9 +1,9 @@
 """Learn a few rows of the text encoder's token table without handing the whole table to the optimiser.
 
 diffusers' textual-inversion example optimises the whole table (49408 rows) and puts every row but
-the new token's back after each update. On the mini model that costs more than half of an update's
-optimiser and bookkeeping time (AdamW's square roots over 3.2M entries, then the restore), for rows
-that never change. Here the learned rows are a parameter of their own, looked up in place of the
+the new token's back after each update. On the mini model that is about a third of a textual-
+inversion update (AdamW over 3.2M entries 21 ms, the restore 7 ms, of 80 ms), for rows that never
+change. Here the learned rows are a parameter of their own, looked up in place of the
 table's rows for those token ids: every forward value, the learned rows' gradients (the same
 embedding backward, summed over the same positions in the same order) and AdamW's element-wise
 update of them are those of the whole-table loop, bit for bit (``tests/test_token_rows.py``).

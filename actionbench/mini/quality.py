@@ -221,7 +221,7 @@ def held_in_action(name: str, folder: Path) -> Action:
     the benchmark's exemplars are (every colour and scene, the same spread of limbs, tilt and
     size), written to ``folder``."""
     from actionbench.data.model import MINI_RENDER, Action, Exemplar
-    from actionbench.fileio import file_sha256
+    from actionbench.fileio import atomic_path, file_sha256
     from actionbench.mini.benchmark import action_instance, exemplar_captions, exemplar_factors
     from actionbench.mini.scenes import render
     from actionbench.mini.world import HELD_IN_ACTIONS
@@ -232,7 +232,8 @@ def held_in_action(name: str, folder: Path) -> Action:
     for index, (colour, scene) in enumerate(exemplar_factors(number)):
         spec = action_instance(name, HELD_IN_EXEMPLAR_SEED + 100 * number + index, "person", colour, scene)
         path = folder / f"{name}-{index}.png"
-        Image.fromarray(render(spec).image).save(path)
+        with atomic_path(path) as temp:  # as the benchmark's exemplars: never a half-written image
+            Image.fromarray(render(spec).image).save(temp, format="PNG")
         exemplars.append(Exemplar(path, file_sha256(path), *exemplar_captions(colour, scene)))
     return Action(name, HELD_IN_ACTIONS[name][0], tuple(exemplars), domain=MINI_RENDER)
 
