@@ -226,5 +226,6 @@ def compute_keys(plan: Plan) -> None:
         plan.keys[(unit, "score")] = stable_hash({
             "generate": plan.keys[(unit, "generate")], "metrics": plan.metrics, "references": references,
             "metric_settings": {m: plan.metric_configs[m] for m in plan.metrics},
+            "metric_versions": {m: METRICS.get(m).version for m in plan.metrics},
             "scorers": plan.scorers, "scorer_versions": plan.scorer_versions,
             "benchmark": plan.benchmark.version})

@@ -102,6 +102,9 @@ class Metric(ABC):
     settings_cls: ClassVar[type] = NoSettings
     # A method whose images for the same subject and seed this metric compares against ("plain").
     reference_method: ClassVar[str | None] = None
+    # Raised when what the metric computes changes: the score key hashes it, so stored scores are
+    # recomputed on the next ``run`` instead of read back under the new rule.
+    version: ClassVar[int] = 1
 
     @abstractmethod
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:

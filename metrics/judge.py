@@ -13,6 +13,7 @@ the prompted subject is shown (Subject) and both at once (Total), reported as ac
     s_a(x)          = max_j S(d(x), d(e_j))          nearest exemplar of action a (mirrored too when
                                                      the action is mirror_invariant)
     subject_correct = CLIP zero-shot among the protocol's subjects picks the prompted one (``subject``)
+                    = 0                              when no figure is found (as for action_correct)
     total_correct   = action_correct * subject_correct
     judged_by_pose  = 1 when the pose path decided action_correct, 0 when CLIP did
     judge_threshold = t, the same for every image of a benchmark: it names the calibration used
@@ -234,8 +235,9 @@ class ActionJudge(Metric):
                   "model that reads every subject (the mini world's) finds no figure; otherwise, without a person, "
                   "CLIP picks this action's description among all actions'", True,
                   kind="binary", role="action"),
-        ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject",
-                  True, kind="binary", role="subject"),
+        ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject; 0 when a "
+                  "pose model that reads every subject (the mini world's) finds no figure", True, kind="binary",
+                  role="subject"),
         ScoreInfo("total_correct", "1 when both the action and the subject are right", True, kind="binary"),
         ScoreInfo("judged_by_pose", "1 when the pose path decided the action judgement, 0 when CLIP did",
                   True, kind="binary", role="diagnostic", label="Judged by pose"),
@@ -245,6 +247,7 @@ class ActionJudge(Metric):
     )
 
     without_subject = "subject and total"
+    version = 2  # 2: no figure found by a pose model that reads every subject is no subject shown either
 
     @staticmethod
     def calibration_source(benchmark, settings: JudgeSettings) -> str:
@@ -312,7 +315,8 @@ class ActionJudge(Metric):
                 continue
             else:
                 action_correct, judged_by_pose = by_clip[i], 0.0
-            subject = subject_correct[i]
+            # No figure, no subject: CLIP's argmax over the subjects would give a blank image one in ten.
+            subject = 0.0 if no_figure[i] and has_subject[i] else subject_correct[i]
             broken = has_subject[i] and not np.isfinite(subject)
             results.append(MetricResult({
                 "action_correct": float(action_correct), "subject_correct": float(subject),

@@ -64,6 +64,19 @@ def test_metric_settings_are_resolved_at_plan_time_and_keyed_by_their_values(fix
     assert other.key(unit, "generate") == first.key(unit, "generate")
 
 
+def test_a_metric_whose_rule_changes_is_rescored_not_read_back(fixture_benchmark, monkeypatch):
+    """A stored score computed under a metric's old rule must not be read back under the new one: the
+    metric's version is in the score key (training and generation are kept)."""
+    from actionbench.metrics import METRICS
+
+    first = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "judge"]))
+    unit = first.units[0]
+    monkeypatch.setattr(METRICS.get("judge"), "version", METRICS.get("judge").version + 1)
+    changed = build_plan(config(fixture_benchmark, methods=["text"], metrics=["pose", "judge"]))
+    assert changed.key(unit, "score") != first.key(unit, "score")
+    assert changed.key(unit, "generate") == first.key(unit, "generate")
+
+
 def test_choice_settings_are_refused_at_plan_time_by_their_literal_type(fixture_benchmark):
     from actionbench.errors import ActionBenchError
 
