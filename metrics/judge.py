@@ -237,7 +237,7 @@ class ActionJudge(Metric):
                   kind="binary", role="action"),
         ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject; 0 when a "
                   "pose model that reads every subject (the mini world's) finds no figure", True, kind="binary",
-                  role="subject"),
+                  role="subject", label="Subject"),
         ScoreInfo("total_correct", "1 when both the action and the subject are right", True, kind="binary"),
         ScoreInfo("judged_by_pose", "1 when the pose path decided the action judgement, 0 when CLIP did",
                   True, kind="binary", role="diagnostic", label="Judged by pose"),

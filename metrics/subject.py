@@ -73,7 +73,7 @@ class SubjectFidelity(Metric):
     needs_subject = True
     scores = (
         ScoreInfo("subject_top1", "1 when CLIP zero-shot classification among the protocol's subjects picks "
-                  "the prompted subject", True, kind="binary", role="subject"),
+                  "the prompted subject", True, kind="binary", role="subject", label="Subject top-1"),
         ScoreInfo("subject_prob", "CLIP zero-shot probability of the prompted subject among the protocol's subjects",
                   True, role="subject", label="Subject prob.", scale="0–1"),
     )

@@ -122,6 +122,11 @@ def test_the_duplicate_is_found_from_the_values_not_the_names(board_run, tmp_pat
 
     run = write_run(tmp_path / "run", differs_once, methods=METHODS, infos=INFOS)
     assert duplicate_scores(load_runs([run])) == {}  # one image apart: both are shown
+    # both are subject judgements, so neither takes the paper's name alone: each says which it is
+    make_report([run], tmp_path / "report")
+    header = table_html((tmp_path / "report" / "leaderboard.html").read_text(), "board-overall").split("</thead>")[0]
+    assert re.search(r'data-score="subject_correct"[^>]*>Subject\s*<', header)
+    assert re.search(r'data-score="subject_top1"[^>]*>Subject top-1\s*<', header)
 
 
 def test_control_rows_are_grey_and_never_best(html, board_run):
