@@ -38,23 +38,19 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
     if not run_dirs:
         raise ActionBenchError("no run directory given", "pass the folder of a run, e.g. runs/latest")
     score_frames, image_frames, infos, manifests, descriptions = [], [], {}, {}, {}
-    action_versions: dict[str, tuple[str, str]] = {}
+    pooled = PooledRuns()
     for run_dir in run_dirs:
         store = RunStore(run_dir)
         manifest = store.manifest()
         run = str(store.root)
         manifests[run] = manifest
-        for action, version in manifest["benchmark"]["actions"].items():
-            seen = action_versions.setdefault(action, (version, run))
-            if seen[0] != version:
-                raise ActionBenchError(
-                    f"action '{action}' has different data in {seen[1]} and {run}",
-                    "report these runs separately; their scores are not comparable")
+        pooled.check_run(manifest, run)
         descriptions.update(manifest.get("action_descriptions", {}))
         infos.update(store.score_infos())
         for unit in store.units():
             if unit.action is None or unit.method not in manifest["methods"]:
                 continue  # reference units are inputs to metrics, not entries of the board
+            pooled.check_unit(unit, run)
             check_intact(store, unit, manifest)
             images = store.image_rows(unit)
             by_id = {row["image_id"]: row for row in images}
@@ -75,6 +71,47 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
     scores["value"] = pd.to_numeric(scores["value"], errors="coerce")
     return RunData(scores=scores, images=pd.DataFrame(image_frames, columns=IMAGE_COLUMNS), infos=infos,
                    manifests=manifests, descriptions=descriptions)
+
+
+SEPARATELY = "report these runs separately; their scores are not comparable"
+
+
+@dataclass
+class PooledRuns:
+    """What must agree between runs pooled into one board, as first seen (value, run).
+
+    One board row per method pools that method's images over every run given, so a method run with
+    other settings (ADI at 300 updates beside the board's 150), an action's other data, other scorer
+    weights or other metric settings would be averaged in silently; and a unit in two runs would count
+    its images twice (intervals too narrow). Each is refused with one line instead.
+    """
+
+    seen: dict[tuple[str, str], tuple[Any, str]] = field(default_factory=dict)
+
+    def agree(self, kind: str, name: str, value: Any, run: str, problem: str) -> None:
+        first = self.seen.setdefault((kind, name), (value, run))
+        if first[0] != value:
+            raise ActionBenchError(problem.format(name=name, first=first[1], run=run), SEPARATELY)
+
+    def check_run(self, manifest: dict[str, Any], run: str) -> None:
+        for action, version in manifest["benchmark"]["actions"].items():
+            self.agree("action", action, version, run, "action '{name}' has different data in {first} and {run}")
+        for method, config in manifest.get("method_configs", {}).items():
+            if method in manifest["methods"]:
+                self.agree("method", method, config, run,
+                           "method '{name}' was run with different settings in {first} and {run}")
+        for scorer, version in manifest.get("scorer_versions", {}).items():
+            self.agree("scorer", scorer, version, run, "the {name} scorer has different weights in {first} and {run}")
+        for metric, settings in manifest.get("metric_configs", {}).items():
+            self.agree("metric", metric, settings, run,
+                       "metric '{name}' was scored with different settings in {first} and {run}")
+
+    def check_unit(self, unit: Unit, run: str) -> None:
+        name = f"{unit.method} on {unit.action}"
+        first = self.seen.setdefault(("unit", name), (None, run))[1]
+        if first != run:
+            raise ActionBenchError(f"{name} is in both {first} and {run}: its images would count twice",
+                                   "report one of them, or these runs separately")
 
 
 def check_intact(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> None:

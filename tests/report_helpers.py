@@ -32,13 +32,15 @@ def colour(method: str, subject: str) -> tuple[int, int, int]:
 
 
 def write_run(root: Path, values, methods=("adi", "text"), actions=("cheer", "salute"), seeds=range(3),
-              infos=INFOS, benchmark=("constructed", "v1"), skip=lambda method, image_id: False) -> Path:
-    """A run directory with ``values(method, action, subject, seed) -> {score: value}`` for every image."""
+              infos=INFOS, benchmark=("constructed", "v1"), skip=lambda method, image_id: False,
+              manifest: dict | None = None) -> Path:
+    """A run directory with ``values(method, action, subject, seed) -> {score: value}`` for every image;
+    ``manifest`` adds to (or replaces) the manifest's entries."""
     store = RunStore(root)
     store.write_manifest({"benchmark": {"name": benchmark[0], "version": benchmark[1],
                                         "actions": {a: f"{a}-v1" for a in actions}},
                           "methods": list(methods), "base_model": {"name": "constructed"},
-                          "action_descriptions": {a: f"doing a {a}" for a in actions}})
+                          "action_descriptions": {a: f"doing a {a}" for a in actions}, **(manifest or {})})
     store.write_score_infos(infos)
     for method in methods:
         for action in actions:
