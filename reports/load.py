@@ -88,10 +88,10 @@ class PooledRuns:
 
     seen: dict[tuple[str, str], tuple[Any, str]] = field(default_factory=dict)
 
-    def agree(self, kind: str, name: str, value: Any, run: str, problem: str) -> None:
+    def agree(self, kind: str, name: str, value: Any, run: str, problem: str, fix: str = SEPARATELY) -> None:
         first = self.seen.setdefault((kind, name), (value, run))
         if first[0] != value:
-            raise ActionBenchError(problem.format(name=name, first=first[1], run=run), SEPARATELY)
+            raise ActionBenchError(problem.format(name=name, first=first[1], run=run), fix)
 
     def check_run(self, manifest: dict[str, Any], run: str) -> None:
         for action, version in manifest["benchmark"]["actions"].items():
@@ -107,11 +107,10 @@ class PooledRuns:
                        "metric '{name}' was scored with different settings in {first} and {run}")
 
     def check_unit(self, unit: Unit, run: str) -> None:
-        name = f"{unit.method} on {unit.action}"
-        first = self.seen.setdefault(("unit", name), (None, run))[1]
-        if first != run:
-            raise ActionBenchError(f"{name} is in both {first} and {run}: its images would count twice",
-                                   "report one of them, or these runs separately")
+        """A unit belongs to one run: the run it was first seen in must be this one."""
+        self.agree("unit", f"{unit.method} on {unit.action}", run, run,
+                   "{name} is in both {first} and {run}: its images would count twice",
+                   fix="report one of them, or these runs separately")
 
 
 def check_intact(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> None:
