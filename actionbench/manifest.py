@@ -57,6 +57,7 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         "config": dataclasses.asdict(plan.config),
         "method_configs": {name: dataclasses.asdict(c) for name, c in plan.method_configs.items()},
         "metric_configs": {name: dataclasses.asdict(c) for name, c in plan.metric_configs.items()},
+        "metric_versions": {name: METRICS.get(name).version for name in plan.metrics},
         "scorers": dataclasses.asdict(plan.scorers),
         "scorer_versions": plan.scorer_versions,
         "benchmark": {
@@ -75,6 +76,8 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         # methods whose right answer is known (Method.control): boards grey their rows
         "controls": [name for name in plan.methods if getattr(METHODS.get(name), "control", False)],
         "metrics": plan.metrics,
+        # each unit's score key as this invocation computed it: reports leave off scores under another
+        "score_keys": {unit.label: plan.key(unit, "score") for unit in plan.units},
         "references": plan.references,
         # where each calibrated metric's decision threshold comes from (the judge's), for the board to say
         "calibration": {name: METRICS.get(name).calibration_source(plan.benchmark, plan.metric_configs[name])

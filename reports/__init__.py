@@ -51,6 +51,8 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     out_dir = Path(out_dir)
     paths = ReportPaths(csv=write_csv(board, out_dir / "leaderboard.csv", data.benchmark_label, raw_csv),
                         html=out_dir / "leaderboard.html")
+    if data.unfinished:  # the board is written (finished results are never withheld) but says what it lacks
+        paths.notes.append(data.unfinished_note())
     paths.grids = write_grids(data, out_dir)
     if latex:
         paths.tex = write_latex(board, data.infos, data.benchmark_label, out_dir / "leaderboard.tex")

@@ -169,21 +169,27 @@ def csp_hash(script: str) -> str:
 
 
 def table(board: pd.DataFrame, action: str, scores: list[str], infos: dict,
-          controls: set[str] = frozenset(), mark_best: bool = True) -> dict:
+          controls: set[str] = frozenset(), mark_best: bool = True,
+          incomplete: dict[str, tuple[int, int]] | None = None) -> dict:
     """Rows for one table: each cell has its mean, its CI, a sort value and whether it is the column's
-    best (among the methods that are not controls; with ``mark_best``)."""
+    best (among the methods that are not controls; with ``mark_best``). ``incomplete``: methods whose
+    row covers fewer actions than the others (method -> (scored, all)), tagged and never marked best."""
     part = board[board["action"] == action]
     methods = sorted(part["method"].unique())
     cells = {(r.method, r.score): r for r in part.itertuples()}
+    incomplete = incomplete or {}
     best = {}
     for score in scores:
         values = [cells[(m, score)].mean for m in methods
-                  if m not in controls and (m, score) in cells and not math.isnan(cells[(m, score)].mean)]
+                  if m not in controls and m not in incomplete and (m, score) in cells
+                  and not math.isnan(cells[(m, score)].mean)]
         if mark_best and len(set(values)) > 1:  # a column where every method ties has no best
             best[score] = max(values) if infos.get(score, {}).get("higher_is_better", True) else min(values)
     rows = []
     for method in methods:
-        row = {"method": method, "control": method in controls, "cells": []}
+        covered = incomplete.get(method)
+        row = {"method": method, "control": method in controls, "cells": [],
+               "covers": f"{covered[0]} of {covered[1]} actions" if covered else ""}
         for score in scores:
             cell = cells.get((method, score))
             if cell is None:
@@ -194,7 +200,7 @@ def table(board: pd.DataFrame, action: str, scores: list[str], infos: dict,
             failures = f", {cell.failures} with a failure reason" if getattr(cell, "failures", 0) else ""
             row["cells"].append({"text": _format(cell.mean, cell.kind), "ci": ci,
                                  "value": "" if missing else repr(float(cell.mean)),  # exact sort key
-                                 "best": (not row["control"] and score in best and not missing
+                                 "best": (not row["control"] and not covered and score in best and not missing
                                           and cell.mean == best[score]),
                                  "title": f"95% CI {ci}, n = {cell.n}{failures}" if ci else f"n = {cell.n}{failures}"})
         rows.append(row)
@@ -256,8 +262,10 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
         runs=sorted(data.manifests), labels=labels, infos=data.infos,
         headline=columns(headline, data.infos, labels), folded=columns(folded, data.infos, labels),
         duplicates={s: labels.get(d, d) for s, d in duplicates.items()}, controls=sorted(controls),
-        overall=table(board, OVERALL, headline, data.infos, controls),
-        overall_folded=table(board, OVERALL, folded, data.infos, controls, mark_best=False),  # explain, not rank
+        overall=table(board, OVERALL, headline, data.infos, controls, incomplete=data.incomplete_methods()),
+        overall_folded=table(board, OVERALL, folded, data.infos, controls, mark_best=False,  # explain, not rank
+                             incomplete=data.incomplete_methods()),
+        unfinished=data.unfinished_note(),
         per_action=[table(board, a, headline, data.infos, controls) for a in actions],
         descriptions={a: data.descriptions.get(a, "") for a in actions}, prompts=prompts,
         base_models=sorted({str(m["base_model"]["name"]) for m in data.manifests.values()}),

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from actionbench.errors import ActionBenchError
-from actionbench.store import RunStore, Unit
+from actionbench.store import STAGES, RunStore, Unit
 
 SCORE_COLUMNS = ["run", "method", "action", "image_id", "subject", "subject_kind", "seed", "metric", "score",
                  "value", "failure"]
@@ -27,6 +27,27 @@ class RunData:
     infos: dict[str, dict[str, Any]]  # score name -> metric, description, higher_is_better, kind, role
     manifests: dict[str, dict[str, Any]]  # run dir -> manifest
     descriptions: dict[str, str] = field(default_factory=dict)  # action -> its description in words
+    unfinished: list[Unfinished] = field(default_factory=list)  # units of the runs not on the board, and why
+
+    def incomplete_methods(self) -> dict[str, tuple[int, int]]:
+        """Methods whose overall row covers fewer actions than the board: method -> (scored, all)."""
+        actions = sorted({a for m in self.manifests.values() for a in m["benchmark"]["actions"]})
+        scored = self.scores.groupby("method")["action"].nunique().to_dict() if not self.scores.empty else {}
+        return {method: (scored.get(method, 0), len(actions))
+                for method in sorted({u.method for u in self.unfinished})}
+
+    def unfinished_note(self) -> str:
+        """One line for a reader: which units are left off the board, why, and how to finish them."""
+        if not self.unfinished:
+            return ""
+        shown = "; ".join(f"{u.method} on {u.action}: {u.reason}" for u in self.unfinished[:4])
+        more = f"; and {len(self.unfinished) - 4} more" if len(self.unfinished) > 4 else ""
+        covers = ", ".join(f"{m} over {k} of {n} actions" for m, (k, n) in self.incomplete_methods().items())
+        commands = sorted({run_command(self.manifests[u.run]) or f"actionbench run ... --out {u.run}"
+                           for u in self.unfinished})
+        return (f"{len(self.unfinished)} unit(s) not on the board ({shown}{more}), so these overall rows are "
+                f"not comparable with the other methods' rows: {covers}; finish the run before citing them (the same "
+                f"command resumes it: {'; '.join(commands)})")
 
     @property
     def benchmark_label(self) -> str:
@@ -34,10 +55,42 @@ class RunData:
         return ", ".join(labels)
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    """A unit the run's last invocation asked for whose scores are not on the board."""
+
+    run: str
+    method: str
+    action: str
+    reason: str  # not finished / a stage's failure / scored under other settings
+
+
+def left_off(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> str | None:
+    """Why ``unit``'s scores stay off the board (None: they are on it).
+
+    Scores count when their marker holds the score key the run's last invocation computed
+    (``score_keys`` in the manifest; runs written before it are taken as they are): a run interrupted
+    while re-scoring under new settings must not average old scores with new ones on one board.
+    """
+    marker = store.marker(unit, "score")
+    expected = manifest.get("score_keys", {}).get(unit.label)
+    if marker is not None and (expected is None or marker.get("key") == expected):
+        return None
+    for stage in STAGES:
+        failure = store.failure(unit, stage)
+        if failure is not None:
+            error = (str(failure.get("error") or "no reason recorded").strip().splitlines() or [""])[0]
+            return f"{stage} failed: {error[:100]}"
+    if marker is not None:
+        return "scored under settings other than the run's last 'run' (its scores are stale)"
+    return "not finished"
+
+
 def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
     if not run_dirs:
         raise ActionBenchError("no run directory given", "pass the folder of a run, e.g. runs/latest")
     score_frames, image_frames, infos, manifests, descriptions = [], [], {}, {}, {}
+    unfinished: list[Unfinished] = []
     pooled = PooledRuns()
     for run_dir in run_dirs:
         store = RunStore(run_dir)
@@ -47,11 +100,19 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
         pooled.check_run(manifest, run)
         descriptions.update(manifest.get("action_descriptions", {}))
         infos.update(store.score_infos())
+        present = set(store.units())  # units asked for but without a folder have not started
+        unfinished += [Unfinished(run, method, action, "not started")
+                       for method in manifest["methods"] for action in manifest["benchmark"]["actions"]
+                       if Unit(method, action) not in present]
         for unit in store.units():
             if unit.action is None or unit.method not in manifest["methods"]:
                 continue  # reference units are inputs to metrics, not entries of the board
             pooled.check_unit(unit, run)
             check_intact(store, unit, manifest)
+            reason = left_off(store, unit, manifest)
+            if reason is not None:
+                unfinished.append(Unfinished(run, unit.method, unit.action, reason))
+                continue
             images = store.image_rows(unit)
             by_id = {row["image_id"]: row for row in images}
             for row in images:
@@ -70,7 +131,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
     scores = pd.DataFrame(score_frames, columns=SCORE_COLUMNS)
     scores["value"] = pd.to_numeric(scores["value"], errors="coerce")
     return RunData(scores=scores, images=pd.DataFrame(image_frames, columns=IMAGE_COLUMNS), infos=infos,
-                   manifests=manifests, descriptions=descriptions)
+                   manifests=manifests, descriptions=descriptions, unfinished=unfinished)
 
 
 SEPARATELY = "report these runs separately; their scores are not comparable"
@@ -105,6 +166,10 @@ class PooledRuns:
         for metric, settings in manifest.get("metric_configs", {}).items():
             self.agree("metric", metric, settings, run,
                        "metric '{name}' was scored with different settings in {first} and {run}")
+        for metric in manifest.get("metrics", []):  # runs written before versions were recorded: every metric at 1
+            self.agree("version", metric, manifest.get("metric_versions", {}).get(metric, 1), run,
+                       "metric '{name}' was scored by different versions of its code in {first} and {run}",
+                       fix="re-run the older run with 'actionbench run' (it re-scores only), or report them separately")
 
     def check_unit(self, unit: Unit, run: str) -> None:
         """A unit belongs to one run: the run it was first seen in must be this one."""
@@ -129,12 +194,20 @@ def check_intact(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> None:
                                    repair_hint(store, manifest))
 
 
-def repair_hint(store: RunStore, manifest: dict[str, Any]) -> str:
-    """The command that repairs a damaged run: the run command that wrote it, which redoes only the
-    damaged units; the run's manifest remembers it when it was typed as ``actionbench run ...``."""
+def run_command(manifest: dict[str, Any]) -> str | None:
+    """The last ``actionbench run ...`` that wrote the run, as typed (the manifest remembers it), if any."""
     for invocation in reversed(manifest.get("invocations", [])):
         argv = [str(a) for a in invocation.get("argv") or []]
         if argv and Path(argv[0]).name in ("actionbench", "__main__.py") and "run" in argv[1:]:
-            return f"repair it by re-running the run, which redoes only the damaged units: actionbench {shlex.join(argv[1:])}"
+            return f"actionbench {shlex.join(argv[1:])}"
+    return None
+
+
+def repair_hint(store: RunStore, manifest: dict[str, Any]) -> str:
+    """The command that repairs a damaged run: the run command that wrote it, which redoes only the
+    damaged units."""
+    command = run_command(manifest)
+    if command:
+        return f"repair it by re-running the run, which redoes only the damaged units: {command}"
     return (f"repair it by re-running 'actionbench run' with the same settings and --out {store.root}, "
             "which redoes only the damaged units")

@@ -69,3 +69,23 @@ def test_a_unit_in_two_runs_is_refused_rather_than_counted_twice(tmp_path):
 def test_runs_scored_differently_are_refused(tmp_path, changes, problem):
     with pytest.raises(ActionBenchError, match=problem):
         load_runs([run(tmp_path, "a", actions=("cheer",)), run(tmp_path, "b", actions=("salute",), **changes)])
+
+
+def test_runs_scored_by_different_versions_of_a_metric_are_refused(tmp_path):
+    """A run written before the manifest recorded metric versions was scored at version 1 of every
+    metric (versions began at 1); pooled with a run whose judge is at 2, the judge's scores differ in
+    meaning, so the pool is refused; two runs at the same versions pool."""
+    def versioned(name, action, versions):
+        manifest = {**AGREED, "metrics": ["judge", "pose"], **({"metric_versions": versions} if versions else {})}
+        return write_run(tmp_path / name, values, actions=(action,), manifest=manifest)
+
+    old = versioned("old", "cheer", None)
+    new = versioned("new", "salute", {"judge": 2, "pose": 1})
+    with pytest.raises(ActionBenchError) as error:
+        load_runs([old, new])
+    assert str(error.value) == (f"metric 'judge' was scored by different versions of its code in {old} and {new}: "
+                                "re-run the older run with 'actionbench run' (it re-scores only), or report them "
+                                "separately.")
+    also_new = versioned("also_new", "cheer", {"judge": 2, "pose": 1})
+    assert overall_n(load_runs([also_new, new]), "adi") == 2 * len(SUBJECTS) * 3
+    assert overall_n(load_runs([old, versioned("also_old", "salute", {"judge": 1, "pose": 1})]), "adi") == 24

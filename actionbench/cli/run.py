@@ -98,6 +98,8 @@ def main(args: argparse.Namespace) -> int:
             paths = make_report([summary.run_dir], summary.run_dir)
             print(f"leaderboard: {paths.html}")
             print(f"leaderboard (CSV): {paths.csv}")
+            for note in paths.notes:
+                print(f"actionbench: note: {note}", file=sys.stderr)
         except Exception as error:  # the run's results are safe; only the board could not be drawn
             print(f"actionbench: the leaderboard could not be written ({error}); "
                   f"run 'actionbench report {summary.run_dir}'", file=sys.stderr)
