@@ -27,6 +27,31 @@ class ReportPaths:
     notes: list[str] = field(default_factory=list)  # what was skipped, and why
 
 
+def check_board_folder(out_dir: Path) -> None:
+    """Refuse an output folder the report does not own. A report removes what an older board left
+    in its folder (grids of actions no longer on it, an older screenshot or human table), so it
+    writes only into a new or empty folder, a run directory, or a folder holding a board it wrote."""
+    from actionbench.reports.html_report import TITLE
+
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ActionBenchError(f"--out {out_dir} is a file, not a folder", "choose a new or empty folder for the board")
+    if (out_dir / "manifest.json").is_file():
+        return  # a run directory: its board lives beside its units
+    try:
+        with open(out_dir / "leaderboard.html", encoding="utf-8", errors="replace") as handle:
+            if f"<title>{TITLE}</title>" in handle.read(4096):
+                return  # a board written here before
+    except OSError:
+        pass
+    held = sorted(p.name for p in out_dir.iterdir())
+    if held:
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise ActionBenchError(f"--out {out_dir} is not empty and holds no board written by 'actionbench report' "
+                               f"(it holds {shown})", "choose a new or empty folder for the board")
+
+
 def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, compare: tuple[str, str] | None = None,
                 screenshot: bool = False, raw_csv: bool = False, claims: bool = False) -> ReportPaths:
     """Write the board (CSV, HTML, per-action grids) into ``out_dir``; optionally the LaTeX table, a
@@ -42,6 +67,7 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     from actionbench.reports.leaderboard import leaderboard
     from actionbench.reports.load import load_runs
 
+    check_board_folder(Path(out_dir))  # before anything is written or removed there
     data = load_runs(run_dirs)
     if data.scores.empty:
         raise ActionBenchError(f"no scores found in {', '.join(map(str, run_dirs))}",

@@ -36,6 +36,7 @@ from actionbench.reports.leaderboard import (OVERALL, column_labels, control_met
 from actionbench.reports.load import RunData
 
 THUMBNAIL_PX = 96
+TITLE = "ActionBench leaderboard"  # also how a folder holding a board is known (reports.check_board_folder)
 THUMBNAILS_PER_CELL = 6
 
 
@@ -258,7 +259,7 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
                                                                comparison["method_b"].iloc[0])
     axes = tradeoff_axes(data, board, set(duplicates), controls)
     html = template.render(
-        title="ActionBench leaderboard", benchmark=data.benchmark_label, generated=time.strftime("%Y-%m-%d %H:%M"),
+        title=TITLE, benchmark=data.benchmark_label, generated=time.strftime("%Y-%m-%d %H:%M"),
         runs=sorted(data.manifests), labels=labels, infos=data.infos,
         headline=columns(headline, data.infos, labels), folded=columns(folded, data.infos, labels),
         duplicates={s: labels.get(d, d) for s, d in duplicates.items()}, controls=sorted(controls),
