@@ -76,8 +76,10 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         # methods whose right answer is known (Method.control): boards grey their rows
         "controls": [name for name in plan.methods if getattr(METHODS.get(name), "control", False)],
         "metrics": plan.metrics,
-        # each unit's score key as this invocation computed it: reports leave off scores under another
+        # each unit's keys as this invocation computed them: reports leave off scores under another
+        # score key; the next invocation knows which redone units this one already asked for
         "score_keys": {unit.label: plan.key(unit, "score") for unit in plan.units},
+        "generate_keys": {unit.label: plan.key(unit, "generate") for unit in plan.all_units()},
         "references": plan.references,
         # where each calibrated metric's decision threshold comes from (the judge's), for the board to say
         "calibration": {name: METRICS.get(name).calibration_source(plan.benchmark, plan.metric_configs[name])

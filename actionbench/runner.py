@@ -23,6 +23,7 @@ from actionbench.manifest import build_manifest
 from actionbench.metrics import METRICS
 from actionbench.plan import Plan, build_plan
 from actionbench.plugins import loaded_plugins
+from actionbench.replacing import refuse_discarding
 from actionbench.store import STAGES, RunStore, Unit
 
 
@@ -38,7 +39,9 @@ class RunSummary:
         return not self.failures
 
 
-def run(config: RunConfig) -> RunSummary:
+def run(config: RunConfig, replace: bool = False) -> RunSummary:
+    """Run ``config`` into its ``out`` folder; finished trainings or images that its settings would
+    discard are refused unless ``replace`` (``actionbench/replacing.py``)."""
     plan = build_plan(config)
     store = RunStore(config.out)
     executor = EXECUTORS.get(config.executor)(config)  # checks its settings, connects to its cluster
@@ -50,6 +53,8 @@ def run(config: RunConfig) -> RunSummary:
                     f"{store.root} holds a run on benchmark {previous['benchmark']['name']}, not {plan.benchmark.name}",
                     "choose another --out folder")
             store.check_contained(plan.all_units())  # before anything is written
+            if not replace:
+                refuse_discarding(plan, store, previous)
             store.write_manifest(build_manifest(plan, previous))
             store.write_score_infos(_score_infos(plan, store))
             graph = JobGraph.from_plan(plan)

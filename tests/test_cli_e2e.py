@@ -72,13 +72,13 @@ def test_rerun_skips_done_units_and_a_changed_setting_redoes_only_what_it_affect
     assert markers(run) == first  # nothing redone
     for setting in ["text.guidance_scale=3.0", "text.generation_batch_size=1"]:  # generation settings
         before = markers(run)
-        assert main(args + ["--set", setting]) == 0
+        assert main(args + ["--set", setting, "--replace"]) == 0  # finished images discarded: asked for
         changed = markers(run)
         assert changed["units/plain/arms_up/generate.json"] == first["units/plain/arms_up/generate.json"]
         assert changed["units/text/arms_up/train.json"] == first["units/text/arms_up/train.json"]  # not retrained
         assert changed["units/text/arms_up/generate.json"] != before["units/text/arms_up/generate.json"]
         assert changed["units/text/arms_up/score.json"] != before["units/text/arms_up/score.json"]
-    assert main(args + ["--set", "text.seed=3"]) == 0  # a training setting retrains
+    assert main(args + ["--set", "text.seed=3", "--replace"]) == 0  # a training setting retrains
     assert markers(run)["units/text/arms_up/train.json"] != first["units/text/arms_up/train.json"]
 
 

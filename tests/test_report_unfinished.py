@@ -125,7 +125,7 @@ def test_a_real_run_left_stale_by_a_kill_reports_only_its_current_scores(fixture
     assert load_runs([run]).unfinished == []
     before = tmp_path / "before"
     shutil.copytree(store.unit_dir(Unit("text", "arms_out")), before)
-    assert main(args + ["--set", "text.guidance_scale=3.0"]) == 0
+    assert main(args + ["--set", "text.guidance_scale=3.0", "--replace"]) == 0
     shutil.rmtree(store.unit_dir(Unit("text", "arms_out")))
     shutil.copytree(before, store.unit_dir(Unit("text", "arms_out")))
     capsys.readouterr()
@@ -133,5 +133,5 @@ def test_a_real_run_left_stale_by_a_kill_reports_only_its_current_scores(fixture
     assert "text on arms_out: scored under settings other than the run's last 'run'" in capsys.readouterr().err
     board = pd.read_csv(run / "leaderboard.csv")
     assert set(board["action"]) == {"arms_up", OVERALL}
-    assert main(args + ["--set", "text.guidance_scale=3.0"]) == 0  # the same command finishes it
+    assert main(args + ["--set", "text.guidance_scale=3.0", "--replace"]) == 0  # the same command finishes it
     assert load_runs([run]).unfinished == []

@@ -38,6 +38,9 @@ def add_parser(subparsers) -> None:
                         help="override one setting: METHOD.key=value, METRIC.key=value or a run setting "
                              "(e.g. --set adi.steps=100 --set scorers.clip_model=ViT-B-32); repeatable")
     parser.add_argument("--no-report", action="store_true", help="do not write the leaderboard at the end")
+    parser.add_argument("--replace", action="store_true",
+                        help="discard finished trainings and images that changed settings make stale, and redo "
+                             "them (without it such a run is refused: use a new --out to keep both)")
     parser.add_argument("--force", action="store_true",
                         help="write the run into a non-empty --out folder that is not a run directory "
                              "(its other files are left alone)")
@@ -87,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     check_out_folder(Path(config.out), force=args.force)
-    summary = run(config)
+    summary = run(config, replace=args.replace)
     for notice in summary.notices:
         print(f"actionbench: note: {notice}", file=sys.stderr)
     print(f"run directory: {summary.run_dir} ({len(summary.units)} units)")
