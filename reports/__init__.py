@@ -79,6 +79,11 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
                         html=out_dir / "leaderboard.html")
     if data.unfinished:  # the board is written (finished results are never withheld) but says what it lacks
         paths.notes.append(data.unfinished_note())
+    if data.not_named:
+        paths.notes.append(f"left off the board: {', '.join(data.not_named)}, scored in the run by an earlier "
+                           "'run' but not named by its last one (whose settings the manifest holds); name "
+                           "them in --methods to bring them back (finished stages are kept), or use one --out "
+                           "per set of methods")
     paths.grids = write_grids(data, out_dir)
     if latex:
         paths.tex = write_latex(board, data.infos, data.benchmark_label, out_dir / "leaderboard.tex")

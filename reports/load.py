@@ -28,6 +28,7 @@ class RunData:
     manifests: dict[str, dict[str, Any]]  # run dir -> manifest
     descriptions: dict[str, str] = field(default_factory=dict)  # action -> its description in words
     unfinished: list[Unfinished] = field(default_factory=list)  # units of the runs not on the board, and why
+    not_named: list[str] = field(default_factory=list)  # methods scored by an earlier invocation only, left off
 
     def incomplete_methods(self) -> dict[str, tuple[int, int]]:
         """Methods whose overall row covers fewer actions than the board: method -> (scored, all)."""
@@ -91,6 +92,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
         raise ActionBenchError("no run directory given", "pass the folder of a run, e.g. runs/latest")
     score_frames, image_frames, infos, manifests, descriptions = [], [], {}, {}, {}
     unfinished: list[Unfinished] = []
+    not_named: dict[str, set[str]] = {}  # methods with scores in a run whose last invocation did not name them
     pooled = PooledRuns()
     for run_dir in run_dirs:
         store = RunStore(run_dir)
@@ -105,8 +107,12 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
                        for method in manifest["methods"] for action in manifest["benchmark"]["actions"]
                        if Unit(method, action) not in present]
         for unit in store.units():
-            if unit.action is None or unit.method not in manifest["methods"]:
+            if unit.action is None:
                 continue  # reference units are inputs to metrics, not entries of the board
+            if unit.method not in manifest["methods"]:
+                if store.marker(unit, "score") is not None:
+                    not_named.setdefault(unit.method, set()).add(run)
+                continue  # scored under an earlier invocation's settings, which the manifest no longer holds
             pooled.check_unit(unit, run)
             check_intact(store, unit, manifest)
             reason = left_off(store, unit, manifest)
@@ -131,7 +137,8 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
     scores = pd.DataFrame(score_frames, columns=SCORE_COLUMNS)
     scores["value"] = pd.to_numeric(scores["value"], errors="coerce")
     return RunData(scores=scores, images=pd.DataFrame(image_frames, columns=IMAGE_COLUMNS), infos=infos,
-                   manifests=manifests, descriptions=descriptions, unfinished=unfinished)
+                   manifests=manifests, descriptions=descriptions, unfinished=unfinished,
+                   not_named=sorted(not_named))
 
 
 SEPARATELY = "report these runs separately; their scores are not comparable"

@@ -135,3 +135,16 @@ def test_a_real_run_left_stale_by_a_kill_reports_only_its_current_scores(fixture
     assert set(board["action"]) == {"arms_up", OVERALL}
     assert main(args + ["--set", "text.guidance_scale=3.0", "--replace"]) == 0  # the same command finishes it
     assert load_runs([run]).unfinished == []
+
+
+def test_methods_the_last_invocation_did_not_name_are_left_off_with_a_note(tmp_path, capsys):
+    """`run --methods p_plus` into a run of adi and text: the manifest then holds p_plus's settings
+    only, so the board shows p_plus only, and says which scored methods it left off."""
+    run = write_run(tmp_path / "run", values, manifest=MANIFEST)
+    store = RunStore(run)
+    store.write_manifest({**store.manifest(), "methods": ["adi"]})
+    data = load_runs([run])
+    assert set(data.scores["method"]) == {"adi"} and data.not_named == ["text"] and data.unfinished == []
+    assert main(["report", str(run), "--no-screenshot"]) == 0
+    assert ("actionbench: note: left off the board: text, scored in the run by an earlier 'run' but not named by "
+            "its last one") in capsys.readouterr().err
