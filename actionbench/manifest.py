@@ -15,6 +15,7 @@ from actionbench import __version__
 from actionbench.methods import METHODS
 from actionbench.metrics import METRICS
 from actionbench.plan import Plan, resolve_device
+from actionbench.store import STAGES
 
 PACKAGES = ("torch", "diffusers", "transformers", "open_clip_torch", "mediapipe", "numpy", "scikit-image",
             "pandas", "peft", "accelerate", "safetensors", "pillow")
@@ -76,10 +77,11 @@ def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any
         # methods whose right answer is known (Method.control): boards grey their rows
         "controls": [name for name in plan.methods if getattr(METHODS.get(name), "control", False)],
         "metrics": plan.metrics,
-        # each unit's keys as this invocation computed them: reports leave off scores under another
-        # score key; the next invocation knows which redone units this one already asked for
-        "score_keys": {unit.label: plan.key(unit, "score") for unit in plan.units},
-        "generate_keys": {unit.label: plan.key(unit, "generate") for unit in plan.all_units()},
+        # each unit's stage keys as this invocation computed them (store.recorded_key): reports leave
+        # off stale scores, generate and export refuse a stale artifact, and the next invocation knows
+        # which redone units this one already asked for
+        "stage_keys": {unit.label: {stage: plan.keys[(unit, stage)] for stage in STAGES if (unit, stage) in plan.keys}
+                       for unit in plan.all_units()},
         "references": plan.references,
         # where each calibrated metric's decision threshold comes from (the judge's), for the board to say
         "calibration": {name: METRICS.get(name).calibration_source(plan.benchmark, plan.metric_configs[name])

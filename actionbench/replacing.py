@@ -15,7 +15,7 @@ from typing import Any
 
 from actionbench.errors import ActionBenchError
 from actionbench.plan import Plan
-from actionbench.store import RunStore, Unit
+from actionbench.store import RunStore, Unit, recorded_key
 
 GUARDED = ("train", "generate")  # scoring again costs seconds; these can cost hours
 WHAT = {"train": "the trained artifacts", "generate": "the images"}
@@ -24,13 +24,12 @@ WHAT = {"train": "the trained artifacts", "generate": "the images"}
 def discarded(plan: Plan, store: RunStore, previous: dict[str, Any] | None) -> dict[Unit, str]:
     """Each unit whose finished training or generation the plan would redo -> the first such stage.
 
-    A unit the previous invocation already asked to redo under these settings (its generate key in
-    the manifest's ``generate_keys`` is the plan's) is not counted: that invocation was told
-    ``--replace`` and stopped before it reached the unit, and the same command resumes it."""
-    asked = (previous or {}).get("generate_keys", {})
+    A unit the previous invocation already asked to redo under these settings (the generate key it
+    recorded is the plan's) is not counted: that invocation was told ``--replace`` and stopped before
+    it reached the unit, and the same command resumes it."""
     lost = {}
     for unit in plan.all_units():
-        if asked.get(unit.label) == plan.key(unit, "generate"):
+        if recorded_key(previous or {}, unit, "generate") == plan.key(unit, "generate"):
             continue
         for stage in GUARDED:
             marker = store.marker(unit, stage)

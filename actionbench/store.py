@@ -69,6 +69,12 @@ class Unit:
         return f"{self.method}/{self.action or SHARED_ACTION}"
 
 
+def recorded_key(manifest: dict[str, Any], unit: Unit, stage: str) -> str | None:
+    """The key of ``unit``'s ``stage`` as the run's last invocation computed it (None: a run written
+    before manifests recorded them, or a unit or stage that invocation did not plan)."""
+    return manifest.get("stage_keys", {}).get(unit.label, {}).get(stage)
+
+
 class RunStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)

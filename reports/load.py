@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from actionbench.errors import ActionBenchError
-from actionbench.store import STAGES, RunStore, Unit
+from actionbench.store import STAGES, RunStore, Unit, recorded_key
 
 SCORE_COLUMNS = ["run", "method", "action", "image_id", "subject", "subject_kind", "seed", "metric", "score",
                  "value", "failure"]
@@ -70,11 +70,11 @@ def left_off(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> str | Non
     """Why ``unit``'s scores stay off the board (None: they are on it).
 
     Scores count when their marker holds the score key the run's last invocation computed
-    (``score_keys`` in the manifest; runs written before it are taken as they are): a run interrupted
+    (the manifest's ``stage_keys``; runs written before it are taken as they are): a run interrupted
     while re-scoring under new settings must not average old scores with new ones on one board.
     """
     marker = store.marker(unit, "score")
-    expected = manifest.get("score_keys", {}).get(unit.label)
+    expected = recorded_key(manifest, unit, "score")
     if marker is not None and (expected is None or marker.get("key") == expected):
         return None
     for stage in STAGES:

@@ -171,6 +171,31 @@ def test_a_unit_whose_training_did_not_finish_is_refused(run_dir, tmp_path, caps
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("command", ["generate", "export"])
+def test_an_artifact_trained_under_other_settings_than_the_manifest_is_refused(run_dir, tmp_path, capsys, command):
+    """A `run --set p_plus.steps=3 --replace` killed before it retrained the unit leaves the new
+    settings in the manifest beside the old artifact: drawing or shipping it under them would lie."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("images", "samples"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["stage_keys"][f"{METHOD}/{ACTION}"]["train"] == json.loads(
+        (copy / "units" / METHOD / ACTION / "train.json").read_text())["key"]
+    manifest["method_configs"][METHOD]["steps"] = 3
+    manifest["stage_keys"][f"{METHOD}/{ACTION}"]["train"] = "the key of the 3-step training"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    arguments = (["generate", str(copy), "--prompt", "a {action}"] if command == "generate"
+                 else ["export", str(copy), str(tmp_path / "out")])
+    assert main(arguments + ["--method", METHOD, "--action", ACTION]) == 2
+    assert error_line(capsys) == (
+        f"actionbench: error: p_plus/cheer in run {copy} was trained under other settings than its manifest records "
+        "(the run's last 'run' changed them and stopped before retraining it): finish the run with the command that "
+        "changed them (it retrains this unit), then try again.")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
 def test_export_refuses_a_folder_that_is_not_empty(run_dir, tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("keep me")
     assert main(["export", str(run_dir), str(tmp_path), "--method", METHOD, "--action", ACTION]) == 2

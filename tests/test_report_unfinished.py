@@ -62,9 +62,9 @@ def test_an_unscored_unit_is_named_and_its_method_is_flagged(tmp_path):
 def test_stale_scores_stay_off_the_board(tmp_path):
     """The manifest's score key for adi on cheer is not the one its marker holds: the run's last
     invocation changed a setting and was killed before it re-scored that unit."""
-    keys = {"adi/cheer": "after-the-change", "adi/salute": "constructed", "text/cheer": "constructed",
-            "text/salute": "constructed"}
-    run = write_run(tmp_path / "run", values, manifest={**MANIFEST, "score_keys": keys})
+    keys = {"adi/cheer": {"score": "after-the-change"}, "adi/salute": {"score": "constructed"},
+            "text/cheer": {"score": "constructed"}, "text/salute": {"score": "constructed"}}
+    run = write_run(tmp_path / "run", values, manifest={**MANIFEST, "stage_keys": keys})
     data = load_runs([run])
     assert data.unfinished == [Unfinished(str(run), "adi", "cheer", "scored under settings other than the run's "
                                                                      "last 'run' (its scores are stale)")]
@@ -120,8 +120,10 @@ def test_a_real_run_left_stale_by_a_kill_reports_only_its_current_scores(fixture
     assert main(args) == 0
     store = RunStore(run)
     manifest = store.manifest()
-    assert manifest["score_keys"] == {u.label: store.marker(u, "score")["key"] for u in store.units()
-                                      if u.action is not None}
+    assert {label: keys["score"] for label, keys in manifest["stage_keys"].items() if "score" in keys} == {
+        u.label: store.marker(u, "score")["key"] for u in store.units() if u.action is not None}
+    assert {label: keys["train"] for label, keys in manifest["stage_keys"].items()} == {
+        u.label: store.marker(u, "train")["key"] for u in store.units()}
     assert load_runs([run]).unfinished == []
     before = tmp_path / "before"
     shutil.copytree(store.unit_dir(Unit("text", "arms_out")), before)
