@@ -9,11 +9,12 @@ what would be lost and what changed, unless told ``--replace``; a new ``--out`` 
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from collections import Counter
 from typing import Any
 
 from actionbench.errors import ActionBenchError
+from actionbench.fileio import canonical_json
 from actionbench.plan import Plan
 from actionbench.store import RunStore, Unit, recorded_key
 
@@ -46,7 +47,7 @@ def what_changed(plan: Plan, previous: dict[str, Any]) -> list[str]:
         before = previous.get("method_configs", {}).get(method)
         if before is None:
             continue
-        now = dataclasses.asdict(config)
+        now = json.loads(canonical_json(config))  # as the manifest holds it (tuples as lists, paths as text)
         changes += [f"{method}.{key} {before.get(key)!r} -> {now.get(key)!r}"
                     for key in sorted(set(now) | set(before)) if before.get(key) != now.get(key)]
     if previous.get("seeds") is not None and previous.get("seeds") != plan.seeds:

@@ -92,7 +92,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
         raise ActionBenchError("no run directory given", "pass the folder of a run, e.g. runs/latest")
     score_frames, image_frames, infos, manifests, descriptions = [], [], {}, {}, {}
     unfinished: list[Unfinished] = []
-    not_named: dict[str, set[str]] = {}  # methods with scores in a run whose last invocation did not name them
+    not_named: set[str] = set()  # methods with scores in a run whose last invocation did not name them
     pooled = PooledRuns()
     for run_dir in run_dirs:
         store = RunStore(run_dir)
@@ -111,7 +111,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
                 continue  # reference units are inputs to metrics, not entries of the board
             if unit.method not in manifest["methods"]:
                 if store.marker(unit, "score") is not None:
-                    not_named.setdefault(unit.method, set()).add(run)
+                    not_named.add(unit.method)
                 continue  # scored under an earlier invocation's settings, which the manifest no longer holds
             pooled.check_unit(unit, run)
             check_intact(store, unit, manifest)

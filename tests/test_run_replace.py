@@ -87,3 +87,22 @@ def test_a_new_out_keeps_both(fixture_benchmark, finished, tmp_path):
     before = snapshot(finished)
     assert main(args(fixture_benchmark, tmp_path / "other", "--set", "text.guidance_scale=3.0")) == 0
     assert snapshot(finished) == before
+
+
+def test_what_changed_reads_the_manifest_as_written(tmp_path):
+    """Settings read back from a written manifest compare equal to the plan's (both in JSON form): no
+    change is invented for an unchanged method; a changed one is named with both values."""
+    import json
+
+    from actionbench.config import RunConfig
+    from actionbench.fileio import atomic_write_json
+    from actionbench.manifest import build_manifest
+    from actionbench.plan import build_plan
+    from actionbench.replacing import what_changed
+
+    plan = build_plan(RunConfig(methods=["adi", "dreambooth"], actions=["cheer"]))
+    atomic_write_json(tmp_path / "manifest.json", build_manifest(plan, None))
+    previous = json.loads((tmp_path / "manifest.json").read_text())
+    assert what_changed(plan, previous) == []
+    previous["method_configs"]["adi"]["steps"] = 300
+    assert what_changed(plan, previous) == [f"adi.steps 300 -> {plan.method_configs['adi'].steps}"]
