@@ -50,6 +50,17 @@ def test_a_study_covers_every_image_under_blind_ids(fresh):
     assert set(other.ids).isdisjoint(study.ids)  # another study, another salt
 
 
+def test_images_of_a_unit_the_last_run_left_stale_are_not_rated(fresh):
+    """A run whose last invocation changed text's generation settings and stopped before it reached
+    text on arms_up: those images are not what the run now asks for, and no rater sees them."""
+    manifest = json.loads((fresh / "manifest.json").read_text())
+    manifest["stage_keys"]["text/arms_up"]["generate"] = "the key of the new settings"
+    (fresh / "manifest.json").write_text(json.dumps(manifest))
+    study = open_study(fresh)
+    assert len(study.images) == N_IMAGES - 4  # 2 subjects x 2 seeds of text on arms_up left out
+    assert ("text", "arms_up") not in {(i.method, i.action) for i in study.images}
+
+
 def test_per_cell_sampling_is_even_paired_and_recorded(fresh):
     study = open_study(fresh, per_cell=1, seed=7)
     cells = [i.cell for i in study.images]

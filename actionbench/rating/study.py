@@ -23,7 +23,7 @@ from typing import Any
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_json, read_json, stable_hash
 from actionbench.rating.locking import file_lock
-from actionbench.store import RunStore
+from actionbench.store import RunStore, recorded_key
 
 RATINGS_DIR = "ratings"
 STUDY_FILE = "study.json"
@@ -66,8 +66,9 @@ def run_images(store: RunStore, salt: str) -> list[RatedImage]:
         if unit.action is None or unit.method not in manifest.get("methods", []):
             continue
         marker = store.marker(unit, "generate")
-        if marker is None:
-            continue  # not generated yet (or stale): nothing to rate
+        expected = recorded_key(manifest, unit, "generate")
+        if marker is None or (expected is not None and marker.get("key") != expected):
+            continue  # not generated yet, or under settings the run's last invocation replaced: nothing to rate
         for row in store.image_rows(unit):
             path = store.unit_dir(unit) / row["file"]
             if not path.is_file():
