@@ -86,7 +86,7 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
                            "per set of methods")
     paths.grids = write_grids(data, out_dir)
     if latex:
-        paths.tex = write_latex(board, data.infos, data.benchmark_label, out_dir / "leaderboard.tex")
+        paths.tex = write_latex(board, data, out_dir / "leaderboard.tex")
     if comparison is not None:
         paths.comparison_csv = write_comparison_csv(comparison, out_dir / "comparison.csv", raw_csv)
         paths.comparison_table = format_table(comparison)

@@ -31,8 +31,8 @@ from PIL import Image
 
 from actionbench.fileio import atomic_write_text
 from actionbench.reports.compare import format_p, format_value
-from actionbench.reports.leaderboard import (OVERALL, column_labels, control_methods, duplicate_scores, is_diagnostic,
-                                             ordered_scores)
+from actionbench.reports.leaderboard import (OVERALL, column_labels, control_methods, duplicate_scores,
+                                             headline_scores)
 from actionbench.reports.load import RunData
 
 THUMBNAIL_PX = 96
@@ -241,10 +241,8 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["csp_hash"] = csp_hash
     template = environment.get_template("leaderboard.html.j2")
-    scores = ordered_scores(board["score"].unique(), data.infos)
+    headline, folded = headline_scores(board, data)
     duplicates = duplicate_scores(data)
-    headline = [s for s in scores if s not in duplicates and not is_diagnostic(data.infos.get(s, {}))]
-    folded = [s for s in scores if s not in headline]
     labels = {s: data.infos.get(s, {}).get("label") or s for s in folded}  # never a paper name: not the headline's
     labels.update(column_labels(headline, data.infos))
     controls = control_methods(data) & set(board["method"])

@@ -1,8 +1,11 @@
 """``leaderboard.tex``: the overall board as a booktabs table in the paper's layout, ready to \\input.
 
-Methods are rows. The paper's judgements come first (Action, Subject, Total, in %), then every
-continuous score; each cell is the mean with its 95% bootstrap CI, and the best mean per column (in
-the score's own direction) is bold. Every string from the run is LaTeX-escaped.
+Methods are rows. The columns are the HTML board's headline: the paper's judgements first (Action,
+Subject, Total, in %), then the scores that rank methods (diagnostics and columns that repeat another
+image for image are in the CSV); each cell is the mean with its 95% bootstrap CI, and the best mean
+per column (in the score's own direction) is bold. Controls sit below a rule, in italics, never bold;
+a method whose row covers fewer actions than the others' (an unfinished run) carries a dagger that
+the caption explains, never bold. Every string from the run is LaTeX-escaped.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from actionbench.fileio import atomic_write_text
-from actionbench.reports.leaderboard import OVERALL, column_labels, ordered_scores
+from actionbench.reports.leaderboard import OVERALL, column_labels, control_methods, headline_scores
+from actionbench.reports.load import RunData
 
 # Characters with a meaning in LaTeX, and what prints them as text (as pandas' and pylatex's escapers do).
 _ESCAPES = {
@@ -41,16 +45,22 @@ def _cell(row, best: bool) -> str:
     return rf"{mean}\,{{\scriptsize[{_number(row.ci_low, row.kind)}, {_number(row.ci_high, row.kind)}]}}"
 
 
-def latex_table(board: pd.DataFrame, infos: dict, benchmark_label: str) -> str:
+def latex_table(board: pd.DataFrame, data: RunData) -> str:
+    """The overall table: the board's headline columns (diagnostics and repeated columns are in the
+    CSV), methods in rows, controls below a rule in italics and never bold, a method whose row covers
+    fewer actions than the others' marked with a dagger and explained in the caption."""
+    infos, benchmark_label = data.infos, data.benchmark_label
     overall = board[board["action"] == OVERALL]
-    scores = ordered_scores(overall["score"].unique(), infos)
+    scores, _ = headline_scores(overall, data)
     labels = column_labels(scores, infos)
-    methods = sorted(overall["method"].unique())
+    controls = control_methods(data) & set(overall["method"])
+    incomplete = data.incomplete_methods()
+    ranked = sorted(set(overall["method"]) - controls)
     cells = {(r.method, r.score): r for r in overall.itertuples()}
     best = {}
     for score in scores:
-        values = [cells[(m, score)].mean for m in methods
-                  if (m, score) in cells and not math.isnan(cells[(m, score)].mean)]
+        values = [cells[(m, score)].mean for m in ranked
+                  if m not in incomplete and (m, score) in cells and not math.isnan(cells[(m, score)].mean)]
         if values:
             best[score] = max(values) if infos.get(score, {}).get("higher_is_better", True) else min(values)
 
@@ -59,6 +69,18 @@ def latex_table(board: pd.DataFrame, infos: dict, benchmark_label: str) -> str:
         unit = r" (\%)" if info.get("kind") == "binary" else ""
         arrow = r"$\uparrow$" if info.get("higher_is_better", True) else r"$\downarrow$"
         return f"{latex_escape(labels[score])}{unit} {arrow}"
+
+    def row(method: str) -> str:
+        control = method in controls
+        name = latex_escape(method) + (r"$^\dagger$" if method in incomplete else "")
+        texts = [rf"\textit{{{name}}}" if control else name]
+        for score in scores:
+            cell = cells.get((method, score))
+            is_best = (not control and method not in incomplete and cell is not None and score in best
+                       and cell.mean == best[score])
+            text = _cell(cell, is_best)
+            texts.append(rf"\textit{{{text}}}" if control and text != "--" else text)
+        return " & ".join(texts) + r" \\"
 
     lines = [
         f"% ActionBench leaderboard ({latex_escape(benchmark_label)}), written by 'actionbench report --latex'.",
@@ -71,28 +93,32 @@ def latex_table(board: pd.DataFrame, infos: dict, benchmark_label: str) -> str:
         r"\toprule",
         " & ".join(["Method"] + [header(s) for s in scores]) + r" \\",
         r"\midrule",
+        *[row(method) for method in ranked],
+        *([r"\midrule"] if ranked and controls else []),  # the controls apart: floors and ceilings
+        *[row(method) for method in sorted(controls)],
     ]
-    for method in methods:
-        row = [latex_escape(method)]
-        for score in scores:
-            cell = cells.get((method, score))
-            row.append(_cell(cell, cell is not None and score in best and cell.mean == best[score]))
-        lines.append(" & ".join(row) + r" \\")
-    counts = sorted({int(n) for n in overall["n"]})
+    counts = sorted({int(r.n) for r in overall.itertuples() if r.score in scores and r.n > 0})
     images = f"{counts[0]} images per cell" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} images per cell"
     binary = any(infos.get(s, {}).get("kind") == "binary" for s in scores)
-    percent = r" Judgements in \%." if binary else ""
+    notes = r" Judgements in \%." if binary else ""
+    notes += " Best per column in bold."
+    if controls:
+        notes += (" Below the rule, in italics: controls, methods whose right answer is known (the floor and "
+                  "ceiling to read the others by), never marked best.")
+    if incomplete:
+        covers = "; ".join(f"{latex_escape(m)} over {k} of {n} actions" for m, (k, n) in incomplete.items())
+        notes += rf" $^\dagger$Not finished: {covers}; not comparable with the other rows, never marked best."
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
         rf"\caption{{Results on {latex_escape(benchmark_label)}: mean with its 95\% bootstrap confidence interval "
-        rf"({images}).{percent} Best per column in bold.}}",
+        rf"({images}).{notes}}}",
         r"\label{tab:actionbench}",
         r"\end{table*}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_latex(board: pd.DataFrame, infos: dict, benchmark_label: str, path: Path) -> Path:
-    atomic_write_text(path, latex_table(board, infos, benchmark_label))
+def write_latex(board: pd.DataFrame, data: RunData, path: Path) -> Path:
+    atomic_write_text(path, latex_table(board, data))
     return path

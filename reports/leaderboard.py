@@ -123,6 +123,15 @@ def duplicate_scores(data: RunData) -> dict[str, str]:
     return duplicates
 
 
+def headline_scores(board: pd.DataFrame, data: RunData) -> tuple[list[str], list[str]]:
+    """(headline, folded): the scores that rank methods, in the paper's order, and the diagnostics and
+    repeats of a headline column that the board folds away (the CSV keeps every one)."""
+    scores = ordered_scores(board["score"].unique(), data.infos)
+    duplicates = duplicate_scores(data)
+    headline = [s for s in scores if s not in duplicates and not is_diagnostic(data.infos.get(s, {}))]
+    return headline, [s for s in scores if s not in headline]
+
+
 def control_methods(data: RunData) -> set[str]:
     """Methods the run manifests name as controls (known right answers: floors and ceilings)."""
     return {str(m) for manifest in data.manifests.values() for m in manifest.get("controls", []) or []}

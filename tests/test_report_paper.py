@@ -144,7 +144,7 @@ def test_latex_escape_every_special_character():
 
 def test_latex_table_in_the_papers_layout(paper_run):
     data = load_runs([paper_run])
-    tex = latex_table(leaderboard(data), data.infos, data.benchmark_label)
+    tex = latex_table(leaderboard(data), data)
     lines = tex.splitlines()
     assert r"\begin{tabular}{lrrrrr}" in lines and lines.count(r"\toprule") == 1 and lines.count(r"\bottomrule") == 1
     header = lines[lines.index(r"\toprule") + 1]
@@ -163,10 +163,36 @@ def test_latex_table_in_the_papers_layout(paper_run):
     assert latex_escape(HOSTILE) in tex and HOSTILE not in tex
 
 
+def test_latex_sets_controls_and_unfinished_rows_apart_and_never_bold(tmp_path):
+    """As on the HTML board: a control (here `plain`, Subject 100 and the lowest leak) sits below a
+    rule in italics and is never bold, a method over fewer actions than the others (`text`, whose
+    cheer was not scored) carries a dagger the caption explains and is never bold, and diagnostics
+    stay in the CSV."""
+    infos = {**INFOS, "threshold": {"metric": "judge", "description": "the judge's threshold",
+                                    "higher_is_better": True, "kind": "continuous", "role": "diagnostic"}}
+    run = write_run(tmp_path / "run", lambda *a: {**paper_values(*a), "threshold": 0.8},
+                    methods=("adi", "plain", "text"), infos=infos, manifest={"controls": ["plain"]})
+    for name in ("score.json", "scores.jsonl"):
+        (run / "units" / "text" / "cheer" / name).unlink()
+    data = load_runs([run])
+    lines = latex_table(leaderboard(data), data).splitlines()
+    assert "Judge threshold" not in lines[lines.index(r"\toprule") + 1] and "threshold" not in "".join(lines)
+    body = lines[lines.index(r"\toprule") + 2:lines.index(r"\bottomrule")]
+    assert [line.split(" & ")[0] for line in body] == [r"\midrule", "adi", r"text$^\dagger$", r"\midrule",
+                                                       r"\textit{plain}"]
+    rows = {line.split(" & ")[0]: line.removesuffix(r" \\").split(" & ")[1:] for line in body}
+    assert rows[r"\textit{plain}"][1] == r"\textit{100.0\,{\scriptsize[100.0, 100.0]}}"
+    assert not any(r"\textbf" in cell for cell in rows[r"\textit{plain}"] + rows[r"text$^\dagger$"])
+    assert [i for i, cell in enumerate(rows["adi"]) if cell.startswith(r"\textbf")] == [0, 1, 2, 3, 4]
+    caption = next(line for line in lines if line.startswith(r"\caption"))
+    assert "Below the rule, in italics: controls" in caption
+    assert r"$^\dagger$Not finished: text over 1 of 2 actions" in caption
+
+
 def test_method_names_are_escaped(tmp_path):
     run = write_run(tmp_path / "run", lambda *a: {"clip": 0.5}, methods=("dream_booth&co#1",), infos={"clip": INFOS["clip"]})
     data = load_runs([run])
-    tex = latex_table(leaderboard(data), data.infos, data.benchmark_label)
+    tex = latex_table(leaderboard(data), data)
     assert r"dream\_booth\&co\#1 & \textbf{0.500}" in tex
 
 
