@@ -27,10 +27,11 @@ class ReportPaths:
     notes: list[str] = field(default_factory=list)  # what was skipped, and why
 
 
-def check_board_folder(out_dir: Path) -> None:
+def check_board_folder(out_dir: Path, run_dirs: list[Path]) -> None:
     """Refuse an output folder the report does not own. A report removes what an older board left
     in its folder (grids of actions no longer on it, an older screenshot or human table), so it
-    writes only into a new or empty folder, a run directory, or a folder holding a board it wrote."""
+    writes only into a new or empty folder, one of the reported runs' directories, or a folder
+    holding a board it wrote; another run's directory would have its own board replaced."""
     from actionbench.reports.html_report import TITLE
 
     if not out_dir.exists():
@@ -38,7 +39,10 @@ def check_board_folder(out_dir: Path) -> None:
     if not out_dir.is_dir():
         raise ActionBenchError(f"--out {out_dir} is a file, not a folder", "choose a new or empty folder for the board")
     if (out_dir / "manifest.json").is_file():
-        return  # a run directory: its board lives beside its units
+        if out_dir.resolve() in {Path(r).resolve() for r in run_dirs}:
+            return  # a reported run's directory: its board lives beside its units
+        raise ActionBenchError(f"--out {out_dir} is the directory of another run, whose own board this one would "
+                               "replace", "choose a new or empty folder for the board, or one of the reported runs")
     try:
         with open(out_dir / "leaderboard.html", encoding="utf-8", errors="replace") as handle:
             if f"<title>{TITLE}</title>" in handle.read(4096):
@@ -67,7 +71,7 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     from actionbench.reports.leaderboard import leaderboard
     from actionbench.reports.load import load_runs
 
-    check_board_folder(Path(out_dir))  # before anything is written or removed there
+    check_board_folder(Path(out_dir), run_dirs)  # before anything is written or removed there
     data = load_runs(run_dirs)
     if data.scores.empty:
         raise ActionBenchError(f"no scores found in {', '.join(map(str, run_dirs))}",

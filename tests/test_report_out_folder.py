@@ -51,3 +51,16 @@ def test_a_file_as_out_is_refused(tmp_path, capsys):
     assert capsys.readouterr().err == (f"actionbench: error: --out {target} is a file, not a folder: "
                                        "choose a new or empty folder for the board.\n")
     assert target.read_text() == "mine"
+
+
+def test_another_runs_directory_is_refused(tmp_path, capsys):
+    run = write_run(tmp_path / "run", values, actions=("cheer",))
+    other = write_run(tmp_path / "other", values, actions=("salute",))
+    board = other / "leaderboard.html"
+    board.write_text("<title>ActionBench leaderboard</title> the other run's own board")
+    assert main(["report", str(run), "--out", str(other), "--no-screenshot"]) == 2
+    assert capsys.readouterr().err == (
+        f"actionbench: error: --out {other} is the directory of another run, whose own board this one would "
+        "replace: choose a new or empty folder for the board, or one of the reported runs.\n")
+    assert board.read_text().endswith("the other run's own board")
+    assert main(["report", str(run), str(other), "--out", str(other), "--no-screenshot"]) == 0  # one of them
