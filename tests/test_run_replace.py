@@ -106,3 +106,22 @@ def test_what_changed_reads_the_manifest_as_written(tmp_path):
     assert what_changed(plan, previous) == []
     previous["method_configs"]["adi"]["steps"] = 300
     assert what_changed(plan, previous) == [f"adi.steps 300 -> {plan.method_configs['adi'].steps}"]
+
+
+def test_a_run_from_a_suite_with_other_keys_is_refused_as_such(fixture_benchmark, finished, capsys):
+    """A run written by a suite version that hashed training differently (its markers hold other keys,
+    its manifest no stage keys) and no setting changed: refused, saying the keys changed."""
+    import json
+
+    store = RunStore(finished)
+    for unit in store.units():
+        marker = store.marker(unit, "train")
+        (store.unit_dir(unit) / "train.json").write_text(json.dumps({**marker, "key": "an older suite's key"}))
+    manifest = store.manifest()
+    del manifest["stage_keys"]
+    (finished / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(args(fixture_benchmark, finished)) == 2
+    assert capsys.readouterr().err.endswith(
+        "would discard: the trained artifacts of text (2 units); the suite's keys for them changed: pass --out with "
+        "a new folder to keep them, or --replace to discard and redo them.\n")
