@@ -35,8 +35,8 @@ from actionbench.reports.leaderboard import (OVERALL, column_labels, control_met
                                              headline_scores)
 from actionbench.reports.load import RunData
 
-THUMBNAIL_PX = 96
 TITLE = "ActionBench leaderboard"  # also how a folder holding a board is known (reports.check_board_folder)
+THUMBNAIL_PX = 96
 THUMBNAILS_PER_CELL = 6
 
 
