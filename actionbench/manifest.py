@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from actionbench import __version__
+from actionbench.carry import carry_over
+from actionbench.fileio import canonical_json
 from actionbench.methods import METHODS
 from actionbench.metrics import METRICS
 from actionbench.plan import Plan, resolve_device
@@ -45,6 +48,12 @@ def git_commit() -> str | None:
 
 
 def build_manifest(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """This invocation's record, in JSON form, with the units of earlier invocations that still hold
+    (``actionbench/carry.py``)."""
+    return carry_over(json.loads(canonical_json(this_invocation(plan, previous))), previous)
+
+
+def this_invocation(plan: Plan, previous: dict[str, Any] | None) -> dict[str, Any]:
     import torch
 
     device = resolve_device(plan.config.device)

@@ -69,7 +69,12 @@ def refuse_discarding(plan: Plan, store: RunStore, previous: dict[str, Any] | No
     shown = ", ".join(f"{WHAT[stage]} of {method} ({count} unit{'s' if count > 1 else ''})"
                       for (method, stage), count in sorted(counts.items()))
     changes = what_changed(plan, previous or {})
-    why = ("changed since the last run: " + "; ".join(changes[:4]) + ("; ..." if len(changes) > 4 else "")
-           if changes else "the suite's keys for them changed")
+    reasons = ["changed since the last run: " + "; ".join(changes[:4]) + ("; ..." if len(changes) > 4 else "")
+               ] if changes else []
+    recorded = (previous or {}).get("stage_keys")
+    orphans = sum(1 for unit in lost if recorded is not None and unit.label not in recorded)
+    if orphans:  # left off the board by an earlier change (actionbench/carry.py), still on disk
+        reasons.append(f"{orphans} of them made under settings the run no longer holds")
+    why = "; ".join(reasons) or "the suite's keys for them changed"
     raise ActionBenchError(f"{store.root} holds finished results that these settings would discard: {shown}; {why}",
                            "pass --out with a new folder to keep them, or --replace to discard and redo them")

@@ -84,10 +84,9 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     if data.unfinished:  # the board is written (finished results are never withheld) but says what it lacks
         paths.notes.append(data.unfinished_note())
     if data.not_named:
-        paths.notes.append(f"left off the board: {', '.join(data.not_named)}, scored in the run by an earlier "
-                           "'run' but not named by its last one (whose settings the manifest holds); name "
-                           "them in --methods to bring them back (finished stages are kept), or use one --out "
-                           "per set of methods")
+        paths.notes.append(f"left off the board: {', '.join(data.not_named)}, scored in the run under run-wide "
+                           "settings (seeds, metrics, scorers) that a later 'run' changed; run them again with "
+                           "the run's settings to bring them back, or use one --out per set of settings")
     paths.grids = write_grids(data, out_dir)
     if latex:
         paths.tex = write_latex(board, data, out_dir / "leaderboard.tex")

@@ -32,7 +32,7 @@ class RunData:
 
     def incomplete_methods(self) -> dict[str, tuple[int, int]]:
         """Methods whose overall row covers fewer actions than the board: method -> (scored, all)."""
-        actions = sorted({a for m in self.manifests.values() for a in m["benchmark"]["actions"]})
+        actions = {a for m in self.manifests.values() for a in m["benchmark"]["actions"]} | {u.action for u in self.unfinished}
         scored = self.scores.groupby("method")["action"].nunique().to_dict() if not self.scores.empty else {}
         return {method: (scored.get(method, 0), len(actions))
                 for method in sorted({u.method for u in self.unfinished})}
@@ -47,8 +47,9 @@ class RunData:
         commands = sorted({run_command(self.manifests[u.run]) or f"actionbench run ... --out {u.run}"
                            for u in self.unfinished})
         return (f"{len(self.unfinished)} unit(s) not on the board ({shown}{more}), so these overall rows are "
-                f"not comparable with the other methods' rows: {covers}; finish the run before citing them (the same "
-                f"command resumes it: {'; '.join(commands)})")
+                f"not comparable with the other methods' rows: {covers}; finish them before citing these rows "
+                f"('actionbench run' of those methods and actions with the run's settings and --out; the last "
+                f"command that wrote the run resumes what it started: {'; '.join(commands)})")
 
     @property
     def benchmark_label(self) -> str:
@@ -73,6 +74,8 @@ def left_off(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> str | Non
     (the manifest's ``stage_keys``; runs written before it are taken as they are): a run interrupted
     while re-scoring under new settings must not average old scores with new ones on one board.
     """
+    if "stage_keys" in manifest and unit.label not in manifest["stage_keys"]:
+        return "made under settings the run no longer holds (a later 'run' changed them)"
     marker = store.marker(unit, "score")
     expected = recorded_key(manifest, unit, "score")
     if marker is not None and (expected is None or marker.get("key") == expected):

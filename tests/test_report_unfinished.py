@@ -55,8 +55,9 @@ def test_an_unscored_unit_is_named_and_its_method_is_flagged(tmp_path):
     assert data.incomplete_methods() == {"adi": (1, 2)}
     assert data.unfinished_note() == (
         "1 unit(s) not on the board (adi on salute: not finished), so these overall rows are not comparable "
-        "with the other methods' rows: adi over 1 of 2 actions; finish the run before citing them (the same "
-        "command resumes it: actionbench run --methods adi,text --actions all --out runs/x)")
+        "with the other methods' rows: adi over 1 of 2 actions; finish them before citing these rows ('actionbench "
+        "run' of those methods and actions with the run's settings and --out; the last command that wrote the run "
+        "resumes what it started: actionbench run --methods adi,text --actions all --out runs/x)")
 
 
 def test_stale_scores_stay_off_the_board(tmp_path):
@@ -139,14 +140,14 @@ def test_a_real_run_left_stale_by_a_kill_reports_only_its_current_scores(fixture
     assert load_runs([run]).unfinished == []
 
 
-def test_methods_the_last_invocation_did_not_name_are_left_off_with_a_note(tmp_path, capsys):
-    """`run --methods p_plus` into a run of adi and text: the manifest then holds p_plus's settings
-    only, so the board shows p_plus only, and says which scored methods it left off."""
+def test_methods_the_manifest_no_longer_holds_are_left_off_with_a_note(tmp_path, capsys):
+    """A run whose last invocation changed a run-wide setting (the seeds) keeps only its own methods
+    in the manifest (actionbench/carry.py); the board says which scored methods it left off."""
     run = write_run(tmp_path / "run", values, manifest=MANIFEST)
     store = RunStore(run)
     store.write_manifest({**store.manifest(), "methods": ["adi"]})
     data = load_runs([run])
     assert set(data.scores["method"]) == {"adi"} and data.not_named == ["text"] and data.unfinished == []
     assert main(["report", str(run), "--no-screenshot"]) == 0
-    assert ("actionbench: note: left off the board: text, scored in the run by an earlier 'run' but not named by "
-            "its last one") in capsys.readouterr().err
+    assert ("actionbench: note: left off the board: text, scored in the run under run-wide settings (seeds, "
+            "metrics, scorers) that a later 'run' changed") in capsys.readouterr().err
