@@ -26,7 +26,7 @@ from actionbench.data.model import ACTION_PLACEHOLDER
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_path, atomic_write_json
 from actionbench.methods import METHODS
-from actionbench.store import SHARED_ACTION, RunStore, Unit, recorded_key
+from actionbench.store import SHARED_ACTION, RunStore, Unit, is_current
 
 SAMPLES_FOLDER = "samples"  # default output: RUN_DIR/samples/<method>/<action>/
 GRID_CELL_MIN_PX = 128  # small images (mini: 32 px) are enlarged by an integer factor, nearest neighbour
@@ -98,12 +98,11 @@ def open_trained_unit(run_dir: str | Path, method: str, action: str) -> TrainedU
     if marker is None or not store.artifact_dir(unit).is_dir():
         raise ActionBenchError(f"{unit.label} has not finished training in run {run_dir}",
                                "resume the run with the command that started it, or choose a trained unit")
-    expected = recorded_key(manifest, unit, "train")
-    if expected is not None and marker.get("key") != expected:  # the settings below are not the ones it had
+    if not is_current(manifest, unit, "train", marker):  # the settings below are not the ones it had
         raise ActionBenchError(
-            f"{unit.label} in run {run_dir} was trained under other settings than its manifest records "
-            "(the run's last 'run' changed them and stopped before retraining it)",
-            "finish the run with the command that changed them (it retrains this unit), then try again")
+            f"{unit.label} in run {run_dir} is not the training its manifest records (a later 'run' changed "
+            "the settings and did not redo this unit)",
+            "finish it ('actionbench run' of this method and action with the run's settings), then try again")
     settings = manifest.get("method_configs", {}).get(method)
     if settings is None:
         raise ActionBenchError(f"run {run_dir} records no settings for method '{method}' in its manifest.json",

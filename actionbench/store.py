@@ -70,9 +70,17 @@ class Unit:
 
 
 def recorded_key(manifest: dict[str, Any], unit: Unit, stage: str) -> str | None:
-    """The key of ``unit``'s ``stage`` as the run's last invocation computed it (None: a run written
-    before manifests recorded them, or a unit or stage that invocation did not plan)."""
+    """The key of ``unit``'s ``stage`` as the run's manifest records it (None: a run written before
+    manifests recorded them, or a unit or stage the manifest does not hold)."""
     return manifest.get("stage_keys", {}).get(unit.label, {}).get(stage)
+
+
+def is_current(manifest: dict[str, Any], unit: Unit, stage: str, marker: dict[str, Any] | None) -> bool:
+    """Whether ``marker`` is ``stage``'s result under the settings the manifest holds: its key is the
+    one recorded for the unit (a run written before manifests recorded keys: every marker is)."""
+    if "stage_keys" not in manifest:
+        return marker is not None
+    return marker is not None and recorded_key(manifest, unit, stage) == marker.get("key")
 
 
 class RunStore:

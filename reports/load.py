@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from actionbench.errors import ActionBenchError
-from actionbench.store import STAGES, RunStore, Unit, recorded_key
+from actionbench.store import STAGES, RunStore, Unit, is_current
 
 SCORE_COLUMNS = ["run", "method", "action", "image_id", "subject", "subject_kind", "seed", "metric", "score",
                  "value", "failure"]
@@ -77,8 +77,7 @@ def left_off(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> str | Non
     if "stage_keys" in manifest and unit.label not in manifest["stage_keys"]:
         return "made under settings the run no longer holds (a later 'run' changed them)"
     marker = store.marker(unit, "score")
-    expected = recorded_key(manifest, unit, "score")
-    if marker is not None and (expected is None or marker.get("key") == expected):
+    if is_current(manifest, unit, "score", marker):
         return None
     for stage in STAGES:
         failure = store.failure(unit, stage)

@@ -189,9 +189,9 @@ def test_an_artifact_trained_under_other_settings_than_the_manifest_is_refused(r
                  else ["export", str(copy), str(tmp_path / "out")])
     assert main(arguments + ["--method", METHOD, "--action", ACTION]) == 2
     assert error_line(capsys) == (
-        f"actionbench: error: p_plus/cheer in run {copy} was trained under other settings than its manifest records "
-        "(the run's last 'run' changed them and stopped before retraining it): finish the run with the command that "
-        "changed them (it retrains this unit), then try again.")
+        f"actionbench: error: p_plus/cheer in run {copy} is not the training its manifest records (a later 'run' "
+        "changed the settings and did not redo this unit): finish it ('actionbench run' of this method and action "
+        "with the run's settings), then try again.")
     assert not (tmp_path / "out").exists()
 
 

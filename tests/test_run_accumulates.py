@@ -52,6 +52,8 @@ def test_a_method_rerun_with_other_settings_on_one_action_leaves_its_other_actio
     assert [(u.method, u.action, u.reason) for u in data.unfinished] == [
         ("text", "arms_out", "made under settings the run no longer holds (a later 'run' changed them)")]
     assert set(data.scores["action"]) == {"arms_up"} and data.incomplete_methods() == {"text": (1, 2)}
+    assert main(["generate", str(out), "--method", "text", "--action", "arms_out", "--prompt", "a {action}"]) == 2
+    assert "text/arms_out in run" in capsys.readouterr().err  # not drawn under settings it never had
     capsys.readouterr()
     assert run(fixture_benchmark, out, "text", "arms_out", "--set", "text.guidance_scale=3.0") == 2
     assert ("would discard: the images of text (1 unit); 1 of them made under settings the run no longer holds: "

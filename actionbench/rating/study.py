@@ -23,7 +23,7 @@ from typing import Any
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_json, read_json, stable_hash
 from actionbench.rating.locking import file_lock
-from actionbench.store import RunStore, recorded_key
+from actionbench.store import RunStore, is_current
 
 RATINGS_DIR = "ratings"
 STUDY_FILE = "study.json"
@@ -66,9 +66,8 @@ def run_images(store: RunStore, salt: str) -> list[RatedImage]:
         if unit.action is None or unit.method not in manifest.get("methods", []):
             continue
         marker = store.marker(unit, "generate")
-        expected = recorded_key(manifest, unit, "generate")
-        if marker is None or (expected is not None and marker.get("key") != expected):
-            continue  # not generated yet, or under settings the run's last invocation replaced: nothing to rate
+        if not is_current(manifest, unit, "generate", marker):
+            continue  # not generated yet, or under settings the run no longer holds: nothing to rate
         for row in store.image_rows(unit):
             path = store.unit_dir(unit) / row["file"]
             if not path.is_file():
