@@ -66,7 +66,7 @@ def run_images(store: RunStore, salt: str) -> list[RatedImage]:
         if unit.action is None or unit.method not in manifest.get("methods", []):
             continue
         marker = store.marker(unit, "generate")
-        if not is_current(manifest, unit, "generate", marker):
+        if marker is None or not is_current(manifest, unit, "generate", marker):
             continue  # not generated yet, or under settings the run no longer holds: nothing to rate
         for row in store.image_rows(unit):
             path = store.unit_dir(unit) / row["file"]
