@@ -28,7 +28,7 @@ class RunData:
     manifests: dict[str, dict[str, Any]]  # run dir -> manifest
     descriptions: dict[str, str] = field(default_factory=dict)  # action -> its description in words
     unfinished: list[Unfinished] = field(default_factory=list)  # units of the runs not on the board, and why
-    not_named: list[str] = field(default_factory=list)  # methods scored by an earlier invocation only, left off
+    not_named: list[str] = field(default_factory=list)  # scored methods the manifest no longer holds, left off
 
     def incomplete_methods(self) -> dict[str, tuple[int, int]]:
         """Methods whose overall row covers fewer actions than the board: method -> (scored, all)."""
@@ -59,18 +59,18 @@ class RunData:
 
 @dataclass(frozen=True)
 class Unfinished:
-    """A unit the run's last invocation asked for whose scores are not on the board."""
+    """A unit the run's manifest holds (or that it no longer holds but is on disk) whose scores are not on the board."""
 
     run: str
     method: str
     action: str
-    reason: str  # not finished / a stage's failure / scored under other settings
+    reason: str  # not started or finished / a stage's failure / stale / made under settings no longer held
 
 
 def left_off(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> str | None:
     """Why ``unit``'s scores stay off the board (None: they are on it).
 
-    Scores count when their marker holds the score key the run's last invocation computed
+    Scores count when their marker holds the score key the run's manifest records for the unit
     (the manifest's ``stage_keys``; runs written before it are taken as they are): a run interrupted
     while re-scoring under new settings must not average old scores with new ones on one board.
     """
