@@ -241,8 +241,9 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["csp_hash"] = csp_hash
     template = environment.get_template("leaderboard.html.j2")
-    headline, folded = headline_scores(board, data)
     duplicates = duplicate_scores(data)
+    headline, folded = headline_scores(board, data.infos, duplicates)
+    incomplete = data.incomplete_methods()
     labels = {s: data.infos.get(s, {}).get("label") or s for s in folded}  # never a paper name: not the headline's
     labels.update(column_labels(headline, data.infos))
     controls = control_methods(data) & set(board["method"])
@@ -261,9 +262,9 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
         runs=sorted(data.manifests), labels=labels, infos=data.infos,
         headline=columns(headline, data.infos, labels), folded=columns(folded, data.infos, labels),
         duplicates={s: labels.get(d, d) for s, d in duplicates.items()}, controls=sorted(controls),
-        overall=table(board, OVERALL, headline, data.infos, controls, incomplete=data.incomplete_methods()),
+        overall=table(board, OVERALL, headline, data.infos, controls, incomplete=incomplete),
         overall_folded=table(board, OVERALL, folded, data.infos, controls, mark_best=False,  # explain, not rank
-                             incomplete=data.incomplete_methods()),
+                             incomplete=incomplete),
         unfinished=data.unfinished_note(),
         per_action=[table(board, a, headline, data.infos, controls) for a in actions],
         descriptions={a: data.descriptions.get(a, "") for a in actions}, prompts=prompts,

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from actionbench.fileio import atomic_write_text
-from actionbench.reports.leaderboard import OVERALL, column_labels, control_methods, headline_scores
+from actionbench.reports.leaderboard import (OVERALL, column_labels, control_methods, duplicate_scores,
+                                             headline_scores)
 from actionbench.reports.load import RunData
 
 # Characters with a meaning in LaTeX, and what prints them as text (as pandas' and pylatex's escapers do).
@@ -51,7 +52,7 @@ def latex_table(board: pd.DataFrame, data: RunData) -> str:
     fewer actions than the others' marked with a dagger and explained in the caption."""
     infos, benchmark_label = data.infos, data.benchmark_label
     overall = board[board["action"] == OVERALL]
-    scores, _ = headline_scores(overall, data)
+    scores, _ = headline_scores(overall, infos, duplicate_scores(data))
     labels = column_labels(scores, infos)
     controls = control_methods(data) & set(overall["method"])
     incomplete = data.incomplete_methods()

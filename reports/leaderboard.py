@@ -123,12 +123,12 @@ def duplicate_scores(data: RunData) -> dict[str, str]:
     return duplicates
 
 
-def headline_scores(board: pd.DataFrame, data: RunData) -> tuple[list[str], list[str]]:
+def headline_scores(board: pd.DataFrame, infos: dict[str, dict[str, Any]],
+                    duplicates: dict[str, str]) -> tuple[list[str], list[str]]:
     """(headline, folded): the scores that rank methods, in the paper's order, and the diagnostics and
-    repeats of a headline column that the board folds away (the CSV keeps every one)."""
-    scores = ordered_scores(board["score"].unique(), data.infos)
-    duplicates = duplicate_scores(data)
-    headline = [s for s in scores if s not in duplicates and not is_diagnostic(data.infos.get(s, {}))]
+    repeats of a headline column (``duplicate_scores``) that the board folds away (the CSV keeps all)."""
+    scores = ordered_scores(board["score"].unique(), infos)
+    headline = [s for s in scores if s not in duplicates and not is_diagnostic(infos.get(s, {}))]
     return headline, [s for s in scores if s not in headline]
 
 
