@@ -79,14 +79,17 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, com
     comparison = compare_methods(data, *compare) if compare else None  # bad names fail before any write
     board = leaderboard(data)
     out_dir = Path(out_dir)
-    paths = ReportPaths(csv=write_csv(board, out_dir / "leaderboard.csv", data.benchmark_label, raw_csv),
+    paths = ReportPaths(csv=write_csv(board, out_dir / "leaderboard.csv", data.benchmark_label, raw_csv,
+                                          data.incomplete_methods()),
                         html=out_dir / "leaderboard.html")
     if data.unfinished:  # the board is written (finished results are never withheld) but says what it lacks
         paths.notes.append(data.unfinished_note())
     if data.not_named:
-        paths.notes.append(f"left off the board: {', '.join(data.not_named)}, scored in the run under run-wide "
-                           "settings (seeds, metrics, scorers) that a later 'run' changed; run them again with "
-                           "the run's settings to bring them back, or use one --out per set of settings")
+        paths.notes.append(f"left off the board: {', '.join(data.not_named)}, scored in the run under settings its "
+                           "manifest no longer holds (a later 'run' changed the run-wide settings: seeds, metrics, "
+                           "scorers; or the run was written by a suite version that did not record each unit's "
+                           "keys); run them again with the run's settings to bring them back, or use one --out "
+                           "per set of settings")
     paths.grids = write_grids(data, out_dir)
     if latex:
         paths.tex = write_latex(board, data, out_dir / "leaderboard.tex")

@@ -95,6 +95,10 @@ def test_the_board_tags_the_incomplete_row_and_never_marks_it_best(tmp_path, cap
     text_row = text_row[:text_row.index("</tr>")]
     assert "best" not in text_row.replace('class=""', "")  # 0.6 is the column's largest mean, but not a best
     assert 'id="unfinished"' in html and "text over 1 of 2 actions" in html
+    board = pd.read_csv(run / "leaderboard.csv")  # the CSV, pasted on its own, says so too
+    partial = board[~board["complete"]]
+    assert set(zip(partial["method"], partial["action"])) == {("text", OVERALL)}
+    assert board[board["method"] == "adi"]["complete"].all() and board[board["method"] == "text"]["complete"].any()
 
 
 def test_check_fails_an_unfinished_run(tmp_path, capsys):
@@ -149,5 +153,6 @@ def test_methods_the_manifest_no_longer_holds_are_left_off_with_a_note(tmp_path,
     data = load_runs([run])
     assert set(data.scores["method"]) == {"adi"} and data.not_named == ["text"] and data.unfinished == []
     assert main(["report", str(run), "--no-screenshot"]) == 0
-    assert ("actionbench: note: left off the board: text, scored in the run under run-wide settings (seeds, "
-            "metrics, scorers) that a later 'run' changed") in capsys.readouterr().err
+    assert ("actionbench: note: left off the board: text, scored in the run under settings its manifest no longer "
+            "holds (a later 'run' changed the run-wide settings: seeds, metrics, scorers; or the run was written by "
+            "a suite version that did not record each unit's keys)") in capsys.readouterr().err
