@@ -5,17 +5,19 @@ the prompted subject is shown (Subject) and both at once (Total), reported as ac
 
     action_correct  = s_a(x) >= t                    when a person is found in x and action a has
                                                      at least 2 exemplars with a person (pose path)
-                    = 0                              when no figure is found in x by a pose model
-                                                     that reads every subject (the mini world's)
+                    = 0                              when x is flat (shows nothing: :mod:`.flat`),
+                                                     or no figure is found in x by a pose model that
+                                                     reads every subject (the mini world's)
                     = [argmax_b cos(E_I(x), E_T(prompt with action b in words)) = a]
                                                      otherwise (animals, stylised images: CLIP path),
                       b among all the benchmark's actions
     s_a(x)          = max_j S(d(x), d(e_j))          nearest exemplar of action a (mirrored too when
                                                      the action is mirror_invariant)
     subject_correct = CLIP zero-shot among the protocol's subjects picks the prompted one (``subject``)
-                    = 0                              when no figure is found (as for action_correct)
+                    = 0                              when x is flat or no figure is found (as above)
     total_correct   = action_correct * subject_correct
-    judged_by_pose  = 1 when the pose path decided action_correct, 0 when CLIP did
+    judged_by_pose  = 1 when the image's pose decided action_correct (a figure compared, or none
+                      there), 0 when CLIP did
     judge_threshold = t, the same for every image of a benchmark: it names the calibration used
 
 A record whose subject text is empty (``actionbench score`` without ``--subject``) gets no subject
@@ -47,6 +49,7 @@ from actionbench.metrics.calibration import DEFAULT_THRESHOLD, MIN_POSES, Action
 from actionbench.metrics.features import (DEFAULT_POSE_BACKEND, NOT_FINITE, backend_tag, exemplar_hands,
                                           exemplar_poses, hand_detector, image_features, image_hands, image_poses,
                                           open_images, pose_backend, text_features)
+from actionbench.metrics.flat import FLAT_SPREAD, shows_nothing
 from actionbench.metrics.judge_features import SIGMA, Descriptor, describe, describe_mirrored, nearest_exemplar
 from actionbench.metrics.oks import VISIBLE
 from actionbench.metrics.subject import subject_judgements, zero_shot_probabilities
@@ -64,6 +67,7 @@ class JudgeSettings:
     sigma: float = SIGMA  # angular tolerance of one segment (see judge_features)
     visible: float = VISIBLE  # minimum backend visibility for a joint to count
     hands: bool | None = None  # hand landmarks as evidence; None: with the mediapipe pose backend (photos)
+    flat_spread: float = FLAT_SPREAD  # luminance spread (grey levels) below which an image shows nothing; 0: off
 
 
 def action_by_pose(similarity: float, threshold: float = POSE_THRESHOLD) -> float:
@@ -231,15 +235,18 @@ class ActionJudge(Metric):
     settings_cls = JudgeSettings
     scores = (
         ScoreInfo("action_correct", "1 when the action is shown: the nearest exemplar's body and hand segment "
-                  "directions agree at or above the benchmark's calibrated threshold (judge_threshold); 0 when a pose "
-                  "model that reads every subject (the mini world's) finds no figure; otherwise, without a person, "
-                  "CLIP picks this action's description among all actions'", True,
+                  "directions agree at or above the benchmark's calibrated threshold (judge_threshold); 0 when the "
+                  "image is flat (shows nothing) or a pose model that reads every subject (the mini world's) finds "
+                  "no figure; otherwise, without a person, CLIP picks this action's description among all actions'",
+                  True,
                   kind="binary", role="action"),
-        ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject; 0 when a "
-                  "pose model that reads every subject (the mini world's) finds no figure", True, kind="binary",
+        ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject; 0 when the "
+                  "image is flat or a pose model that reads every subject (the mini world's) finds no figure", True,
+                  kind="binary",
                   role="subject", label="Subject"),
         ScoreInfo("total_correct", "1 when both the action and the subject are right", True, kind="binary"),
-        ScoreInfo("judged_by_pose", "1 when the pose path decided the action judgement, 0 when CLIP did",
+        ScoreInfo("judged_by_pose", "1 when the image's pose decided the action judgement (a figure compared with "
+                  "the exemplars, or none there), 0 when CLIP did",
                   True, kind="binary", role="diagnostic", label="Judged by pose"),
         ScoreInfo("judge_threshold", "the judge's decision threshold on pose similarity, calibrated from the "
                   "benchmark's exemplars (leave-one-out); it names the calibration the judgements used", True,
@@ -247,7 +254,9 @@ class ActionJudge(Metric):
     )
 
     without_subject = "subject and total"
-    version = 2  # 2: no figure found by a pose model that reads every subject is no subject shown either
+    # 2: no figure found by a pose model that reads every subject is no subject shown either;
+    # 3: a flat image shows no action and no subject on every benchmark (metrics/flat.py)
+    version = 3
 
     @staticmethod
     def calibration_source(benchmark, settings: JudgeSettings) -> str:
@@ -277,7 +286,9 @@ class ActionJudge(Metric):
             return [self.failed(failure) for failure in failures]
         exemplars = action_exemplars(context, action, settings)
         reason = clip_only_reason(exemplars)
-        no_figure = [False] * len(records)  # found empty by a pose model that reads every subject
+        # Shows nothing: flat, or found empty by a pose model that reads every subject. CLIP's argmax
+        # always names an action and a subject, so such an image must not reach it.
+        no_figure = [image is not None and shows_nothing(image, settings.flat_spread) for image in images]
         if reason:
             note_once(context, reason)
             candidates: list[Descriptor | None] = [None] * len(records)
@@ -286,8 +297,8 @@ class ActionJudge(Metric):
             poses = image_poses(context, paths, images)
             candidates, mirrored = descriptors_of(context, paths, images, poses, settings, exemplars.mirror_invariant)
             if getattr(pose_backend(context), "reads_every_subject", False):  # a backend may predate it
-                # A blank image must not pass by CLIP's argmax over the actions (one of 8 always wins).
-                no_figure = [pose is None and image is not None for pose, image in zip(poses, images)]
+                no_figure = [empty or (pose is None and image is not None)
+                             for empty, pose, image in zip(no_figure, poses, images)]
         threshold = benchmark_calibration(context, settings).threshold
         # CLIP is loaded only when needed: for the subject, and for images without a comparable person.
         has_subject = np.array([bool(r.subject.text.strip()) for r in records])
@@ -305,17 +316,17 @@ class ActionJudge(Metric):
             if image is None:
                 results.append(self.failed(failure))
                 continue
-            if candidates[i] is not None:
+            if no_figure[i]:
+                action_correct, judged_by_pose = 0.0, 1.0  # nothing shown, so no action shown
+            elif candidates[i] is not None:
                 similarity, _ = nearest_exemplar(candidates[i], exemplars.descriptors, settings.sigma, mirrored[i])
                 action_correct, judged_by_pose = action_by_pose(similarity, threshold), 1.0
-            elif no_figure[i]:
-                action_correct, judged_by_pose = 0.0, 1.0  # the pose model saw no figure: no action shown
             elif not np.isfinite(features[i]).all():
                 results.append(self.failed(NOT_FINITE))
                 continue
             else:
                 action_correct, judged_by_pose = by_clip[i], 0.0
-            # No figure, no subject: CLIP's argmax over the subjects would give a blank image one in ten.
+            # Nothing shown, no subject: CLIP's argmax over the subjects would give a blank image one in ten.
             subject = 0.0 if no_figure[i] and has_subject[i] else subject_correct[i]
             broken = has_subject[i] and not np.isfinite(subject)
             results.append(MetricResult({

@@ -100,6 +100,16 @@ def solid(colour, size=(64, 64)) -> Image.Image:
     return Image.new("RGB", size, tuple(colour))
 
 
+def textured(colour, size=(64, 64), amplitude=60) -> Image.Image:
+    """``colour`` in rows of colour, colour + d, colour, colour - d: not flat (the judge's
+    metrics/flat.py), while its mean colour (what FakeClipModel reads; height a multiple of 4) and
+    its top-left pixel are ``colour``."""
+    base = np.array(colour, dtype=np.int64)
+    delta = np.minimum(amplitude, np.minimum(base, 255 - base))
+    rows = base[None, :] + np.array([0, 1, 0, -1])[np.arange(size[1]) % 4, None] * delta[None, :]
+    return Image.fromarray(np.repeat(rows[:, None, :], size[0], axis=1).astype(np.uint8))
+
+
 def real_clip_scorers() -> ScorerConfig:
     weights = os.environ.get(WEIGHTS_ENV)
     if not weights:

@@ -1,7 +1,8 @@
 """Known answers: poses fed directly (a stand-in pose backend) give accuracy 1.0, permuted labels give chance.
 
-Every image is a solid colour that names its pose; the stand-in backend returns that pose, so the
-judge's maths is tested without a pose model (as pytorch-fid's tests mock Inception).
+Every image is a colour that names its pose (rows of it, lighter and darker, so it is not flat); the
+stand-in backend returns that pose, so the judge's maths is tested without a pose model (as
+pytorch-fid's tests mock Inception).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from actionbench.metrics.judge import JudgeSettings
 from actionbench.metrics.judge_validation import validate_judge
 from actionbench.perception.settings import ScorerConfig
 from judge_helpers import synthetic_pose
-from metric_helpers import FakeClipModel, benchmark_of, fake_clip_context, records_for, save, solid
+from metric_helpers import FakeClipModel, benchmark_of, fake_clip_context, records_for, save, textured
 
 ACTIONS = ("arms_up", "arms_out", "squat", "right_arm_up")
 PER_ACTION = 8
-OBJECTS = (250, 0, 0)  # the colour of photos without a person
+OBJECTS = (200, 0, 0)  # the colour of photos without a person
 
 
 class ColourPoses:
@@ -49,9 +50,9 @@ def world(tmp_path, monkeypatch):
     backend = ColourPoses()
     files = {}
     for k, action in enumerate(ACTIONS):
-        files[action] = [save(solid(backend.colour_for(synthetic_pose(action, jitter=4.0, seed=100 * k + i)), (16, 16)),
+        files[action] = [save(textured(backend.colour_for(synthetic_pose(action, jitter=4.0, seed=100 * k + i)), (16, 16)),
                               tmp_path / f"{action}_{i}.png") for i in range(PER_ACTION)]
-    files["objects"] = [save(solid(OBJECTS, (16, 16)), tmp_path / f"objects_{i}.png") for i in range(3)]
+    files["objects"] = [save(textured(OBJECTS, (16, 16)), tmp_path / f"objects_{i}.png") for i in range(3)]
     scorers = ScorerConfig(clip_model="fake", pose_backend="synthetic")
     return backend, files, scorers
 
@@ -123,7 +124,7 @@ def test_the_metric_judges_with_the_calibrated_threshold(world, tmp_path, capsys
     actions["objects"] = action_of("objects", files["objects"], description="showing objects")
     benchmark = benchmark_of(list(actions.values()))
     shared = shared_state(backend, benchmark, scorers)
-    candidates = [save(solid(backend.colour_for(synthetic_pose(a, jitter=4.0, seed=999))), tmp_path / f"new_{a}.png")
+    candidates = [save(textured(backend.colour_for(synthetic_pose(a, jitter=4.0, seed=999))), tmp_path / f"new_{a}.png")
                   for a in ("arms_up", "squat")] + [files["objects"][0]]
     judge = METRICS.get("judge")()
 

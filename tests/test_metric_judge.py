@@ -8,10 +8,10 @@ import numpy as np
 from skimage import data
 
 from actionbench.metrics import METRICS
-from actionbench.metrics.judge import POSE_THRESHOLD, action_by_clip, action_by_pose
+from actionbench.metrics.judge import POSE_THRESHOLD, JudgeSettings, action_by_clip, action_by_pose
 from conftest import shared_path
 from metric_helpers import (CAT, MAN, FakeClipModel, action_from_files, benchmark_of, context_for, fake_clip_context,
-                            records_for, save, solid)
+                            records_for, save, solid, textured)
 from test_metric_pose import ACTIONBENCH_ACTIONS
 
 RED, BLUE, GREEN = (200, 0, 0), (0, 0, 200), (0, 200, 0)
@@ -30,7 +30,7 @@ def test_without_a_person_clip_decides_among_all_actions_and_subjects(tmp_path):
     model = FakeClipModel({RED: [1.0, 0.0, 1.0, 0.0], BLUE: [0.0, 1.0, 0.0, 1.0]},
                           {"cat": [1.0, 0.0, 0.0, 0.0], "man": [0.0, 1.0, 0.0, 0.0],
                            "cheering": [0.0, 0.0, 1.0, 0.0], "saluting": [0.0, 0.0, 0.0, 1.0]})
-    red, blue = save(solid(RED), tmp_path / "red.png"), save(solid(BLUE), tmp_path / "blue.png")
+    red, blue = save(textured(RED), tmp_path / "red.png"), save(textured(BLUE), tmp_path / "blue.png")
     cheer = action_from_files("cheer", [red], description="cheering")
     salute = action_from_files("salute", [blue], description="saluting")
     benchmark = benchmark_of([cheer, salute])
@@ -45,9 +45,35 @@ def test_without_a_person_clip_decides_among_all_actions_and_subjects(tmp_path):
                          "judge_threshold": POSE_THRESHOLD}
 
 
+def test_a_flat_image_shows_no_action_and_no_subject_whatever_clip_says(tmp_path):
+    """The cheapest way to fool the CLIP path: an image that shows nothing, where CLIP's argmax still
+    names an action and a subject. A fake CLIP that reads a grey image as the prompted cat cheering:
+    the flat grey image is judged 0 and 0; the same mean colour, not flat, is judged by CLIP as before;
+    and with the flatness rule off (flat_spread 0) CLIP decides the flat image too."""
+    grey = (128, 128, 128)
+    model = FakeClipModel({grey: [1.0, 0.0, 1.0, 0.0]},
+                          {"cat": [1.0, 0.0, 0.0, 0.0], "man": [0.0, 1.0, 0.0, 0.0],
+                           "cheering": [0.0, 0.0, 1.0, 0.0], "saluting": [0.0, 0.0, 0.0, 1.0]})
+    flat, patterned = save(solid(grey), tmp_path / "flat.png"), save(textured(grey), tmp_path / "patterned.png")
+    cheer = action_from_files("cheer", [patterned], description="cheering")
+    benchmark = benchmark_of([cheer, action_from_files("salute", [patterned], description="saluting")])
+    judge = METRICS.get("judge")()
+
+    def judged(settings=None) -> list[dict]:
+        context = fake_clip_context(context_for(benchmark, cheer, settings=settings), model)
+        return [r.values for r in judge.score(records_for([flat, patterned], cheer, subjects=[CAT, CAT]), context)]
+
+    nothing, something = judged()
+    assert nothing == {"action_correct": 0.0, "subject_correct": 0.0, "total_correct": 0.0, "judged_by_pose": 1.0,
+                       "judge_threshold": POSE_THRESHOLD}
+    assert something == {"action_correct": 1.0, "subject_correct": 1.0, "total_correct": 1.0, "judged_by_pose": 0.0,
+                         "judge_threshold": POSE_THRESHOLD}
+    assert judged(JudgeSettings(flat_spread=0.0)) == [something, something]
+
+
 def test_judge_records_failures_for_unreadable_images_and_nan_embeddings(tmp_path):
     model = FakeClipModel({RED: [1.0, 0.0]}, {"cat": [1.0, 0.0], "man": [0.0, 1.0]})
-    red, green = save(solid(RED), tmp_path / "red.png"), save(solid(GREEN), tmp_path / "green.png")
+    red, green = save(textured(RED), tmp_path / "red.png"), save(textured(GREEN), tmp_path / "green.png")
     broken = tmp_path / "broken.png"
     broken.write_bytes(save(data.astronaut(), tmp_path / "photo.png").read_bytes()[:5000])
     action = action_from_files("wave", [red])
