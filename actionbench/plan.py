@@ -18,7 +18,9 @@ from actionbench.data.domains import foreign_actions, left_out_notice
 from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.fileio import stable_hash
 from actionbench.perception.settings import scorer_versions
+from actionbench.seeding import check_seeds
 from actionbench.methods import METHODS
+from actionbench.methods.setting_ranges import check_setting_values
 from actionbench.metrics import METRICS
 from actionbench.store import Unit
 
@@ -69,11 +71,36 @@ class Plan:
 
 
 def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
+    """"auto" is CUDA when this machine has it, else the CPU; another device must be usable here."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    check_device(device, "the device")
+    return device
+
+
+def check_device(device: str, where: str, here: bool = True) -> None:
+    """Refuse in one line a device torch cannot name, or (``here``: the work runs on this machine) one
+    this machine lacks; otherwise it would fail inside the first unit. No CUDA context is made."""
+    import torch
+
+    fix = "give auto, cpu, cuda, cuda:N or mps"
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ActionBenchError(f"{where} {device!r} is not a device", fix) from None
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ActionBenchError(f"{where} {device!r} is not supported by the suite", fix)
+    if here and parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ActionBenchError(f"{where} {device!r} is not available on this machine", "give cpu or auto")
+    if here and parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index is not None and parsed.index >= count):
+            raise ActionBenchError(f"{where} {device!r} is not available on this machine (it has {count} CUDA "
+                                   f"device{'s' if count != 1 else ''})", "give cpu or auto, or a GPU it has")
 
 
 def method_config(name: str, benchmark: Benchmark, config: RunConfig, protocol_defaults: dict[str, Any]):
@@ -87,6 +114,7 @@ def method_config(name: str, benchmark: Benchmark, config: RunConfig, protocol_d
     for key, value in protocol_defaults.items():
         if getattr(resolved, key, "absent") is None:
             resolved = dataclasses.replace(resolved, **{key: value})
+    check_setting_values(name, resolved)
     return resolved
 
 
@@ -138,8 +166,11 @@ def build_plan(config: RunConfig) -> Plan:
     scorers = dataclasses.replace(config.scorers, **{
         k: v for k, v in scorer_defaults.items() if getattr(config.scorers, k, None) is None})
     scorers = from_dict(ScorerConfig, dataclasses.asdict(scorers), "scorers")
+    runs_here = config.executor == "local"  # another executor's workers may have GPUs this machine lacks
+    check_device(config.device, "--device", runs_here)
+    check_device(scorers.device, "scorers.device", runs_here)
     protocol = benchmark.protocol
-    seeds = list(config.seeds) if config.seeds else list(protocol.seeds)
+    seeds = check_seeds(config.seeds, "the run's seeds") if config.seeds else list(protocol.seeds)
     references = {}
     for name in metrics:
         reference = METRICS.get(name).reference_method

@@ -81,6 +81,62 @@ def test_bad_metric_settings_are_one_line_before_any_work(capsys, fixture_benchm
     assert not run.exists()  # refused before the run directory was made
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "text.train_batch_size=0"], "settings for method text.train_batch_size is 0: it must be a whole number "
+                                           ">= 1."),
+    (["--set", "text.guidance_scale=-2.0"], "settings for method text.guidance_scale is -2.0: it must be a number >= 0."),
+    (["--set", "text.num_inference_steps=0"], "settings for method text.num_inference_steps is 0: it must be a whole "
+                                              "number >= 1."),
+    (["--set", "text.seed=-3"], "settings for method text.seed is -3: it must be a whole number from 0 to 4294967295."),
+    (["--seeds", "3,-1"], "seed -1 in the run's seeds is out of range: give seeds from 0 to 4294967295."),
+])
+def test_values_out_of_range_are_one_line_before_any_work(capsys, fixture_benchmark, tmp_path, extra, message):
+    """Of the right type but meaningless: refused when the run is planned, not as a failed unit later."""
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, run), *extra)
+    assert (code, err) == (2, f"actionbench: error: {message}\n")
+    assert not run.exists()
+
+
+def test_a_misspelt_method_in_set_is_named(capsys, fixture_benchmark, tmp_path):
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, tmp_path / "run"), "--set", "txet.seed=1")
+    assert code == 2 and err.startswith("actionbench: error: --set txet.seed=1: 'txet' is not a method, a metric or a "
+                                        "run setting: methods: ")
+    assert "text" in err and "metrics: " in err and err.endswith("run settings such as scorers.clip_model.\n")
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "--device 'tpu' is not a device: give auto, cpu, cuda, cuda:N or mps."),
+    ("cuda:x", "--device 'cuda:x' is not a device: give auto, cpu, cuda, cuda:N or mps."),
+    ("cuda:64", "--device 'cuda:64' is not available on this machine (it has "),
+])
+def test_a_device_this_machine_cannot_use_is_one_line_before_any_work(capsys, fixture_benchmark, tmp_path, device,
+                                                                       message):
+    """Before, 'cuda' on a machine without one was a traceback from the manifest's device name."""
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, *base_args(fixture_benchmark, run), "--device", device)
+    assert code == 2 and err.startswith(f"actionbench: error: {message}") and err.count("\n") == 1
+    assert not run.exists()
+
+
+def test_a_seed_given_twice_is_drawn_and_counted_once(capsys, fixture_benchmark, tmp_path):
+    """Twice, its images would be scored twice: the same images, an interval too narrow."""
+    run = tmp_path / "run"
+    code, _, _ = run_cli(capsys, *base_args(fixture_benchmark, run), "--seeds", "4,4,5")
+    assert code == 0
+    assert json.loads((run / "manifest.json").read_text())["seeds"] == [4, 5]
+    rows = [json.loads(line) for line in (run / "units" / "text" / "arms_up" / "scores.jsonl").read_text().splitlines()]
+    assert len({(row["image_id"], row["score"]) for row in rows}) == len(rows) == 2 * 2 * 2  # 2 subjects, 2 scores
+
+
+def test_a_protocol_with_a_seed_twice_is_refused(capsys, tmp_path):
+    from fixtures import write_benchmark
+
+    broken = write_benchmark(tmp_path / "bench", seeds=(0, 0))
+    code, _, err = run_cli(capsys, *base_args(broken, tmp_path / "run"))
+    assert (code, err) == (2, "actionbench: error: the seed '0' is listed twice in the protocol: remove one of them.\n")
+
+
 def test_corrupt_exemplar_is_named_before_any_work(capsys, fixture_benchmark, tmp_path):
     import tomli_w
     import tomllib

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
+from actionbench.seeding import check_seeds
 
 
 def add_parser(subparsers) -> None:
@@ -35,9 +36,7 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError as error:
         raise ActionBenchError(f"--seeds {text!r} is not a list of whole numbers",
                                "pass comma-separated seeds such as 0,1,2") from error
-    if any(seed < 0 for seed in seeds):
-        raise ActionBenchError(f"--seeds {text!r} holds a negative seed", "pass seeds >= 0")
-    return list(dict.fromkeys(seeds))
+    return check_seeds(seeds, "--seeds")
 
 
 def main(args: argparse.Namespace) -> int:

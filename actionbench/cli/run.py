@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from actionbench.config import RunConfig, deep_update, from_dict, parse_assignme
 from actionbench.errors import ActionBenchError
 from actionbench.store import RunStore
 
+RUN_SETTINGS = {f.name for f in dataclasses.fields(RunConfig)}
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -68,6 +70,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             path = ["method_settings"] + path
         elif path[0] in METRICS.names() and len(path) > 1:
             path = ["metric_settings"] + path
+        elif len(path) > 1 and path[0] not in RUN_SETTINGS:  # a misspelt method or metric, most likely
+            raise ActionBenchError(f"--set {assignment}: '{path[0]}' is not a method, a metric or a run setting",
+                                   f"methods: {', '.join(METHODS.names())}; metrics: {', '.join(METRICS.names())}; "
+                                   "run settings such as scorers.clip_model")
         deep_update(settings, path, value)
     return from_dict(RunConfig, settings, "the run configuration")
 

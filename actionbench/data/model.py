@@ -15,6 +15,7 @@ from typing import Any
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import stable_hash
 from actionbench.names import check_distinct, check_name
+from actionbench.seeding import check_seeds
 
 ACTION_PLACEHOLDER = "{action}"
 SUBJECT_KINDS = ("human", "animal", "other")
@@ -98,6 +99,8 @@ class Protocol:
 
     def __post_init__(self) -> None:
         check_distinct("subject", [subject.name for subject in self.subjects], "the protocol")
+        check_seeds(self.seeds, "the protocol")  # in range
+        check_distinct("seed", [str(seed) for seed in self.seeds], "the protocol")  # a data file's duplicate is an error
 
     def prompt(self, subject: Subject) -> str:
         return self.prompt_template.format(subject=subject.text, action=ACTION_PLACEHOLDER)
