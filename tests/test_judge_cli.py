@@ -149,6 +149,17 @@ def test_score_photos_with_unreadable_files(capsys, official, tmp_path):
     assert "not an image file" in rows[4]["failures"]
 
 
+def test_score_refuses_a_missing_path_and_fails_when_nothing_could_be_read(capsys, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    code, _, err = run_cli(capsys, "score", str(text), str(tmp_path / "typo"), "--action", "cheer", "--metrics", "pose")
+    assert (code, notes(err)) == (2, [f"actionbench: error: {tmp_path / 'typo'} does not exist: check the path (image "
+                                      "files or folders of images)."])
+    code, out, err = run_cli(capsys, "score", str(text), "--action", "cheer", "--metrics", "pose")
+    assert code == 1 and "1 image(s) scored against action cheer of mini; 1 unreadable" in out
+    assert notes(err)[-1] == "actionbench: note: no image could be read"
+
+
 def test_score_without_subject_needs_no_clip_for_people(capsys, official, tmp_path, monkeypatch):
     """Without --subject and with every image showing a person, the judge never loads CLIP (here the
     benchmark's ViT-L-14 has no weights offline): subject and total are left blank."""

@@ -95,8 +95,10 @@ def image_paths(paths: list[str]) -> list[Path]:
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                             and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        else:
+        elif path.exists():
             found.append(path)
+        else:  # a typo, not an image to report as unreadable among the others
+            raise ActionBenchError(f"{text} does not exist", "check the path (image files or folders of images)")
     if not found:
         raise ActionBenchError(f"no images found in {', '.join(paths)}", "pass image files or folders that hold images")
     return list(dict.fromkeys(found))
@@ -186,7 +188,7 @@ def main(args: argparse.Namespace) -> int:
 
         atomic_write_text(Path(args.out), _csv(rows, header, args.raw_csv))
         print(f"rows written to {args.out}")
-    return 0
+    return 1 if unreadable == len(rows) else 0  # nothing scored is a failure a script must see
 
 
 def _image_id(path: Path, paths: list[Path]) -> str:
