@@ -18,10 +18,9 @@ from actionbench.data.domains import foreign_actions, left_out_notice
 from actionbench.errors import ActionBenchError, Unavailable
 from actionbench.fileio import stable_hash
 from actionbench.perception.settings import scorer_versions
-from actionbench.seeding import check_seeds
 from actionbench.methods import METHODS
-from actionbench.methods.setting_ranges import check_setting_values
 from actionbench.metrics import METRICS
+from actionbench.seeding import check_seeds
 from actionbench.store import Unit
 
 
@@ -114,7 +113,7 @@ def method_config(name: str, benchmark: Benchmark, config: RunConfig, protocol_d
     for key, value in protocol_defaults.items():
         if getattr(resolved, key, "absent") is None:
             resolved = dataclasses.replace(resolved, **{key: value})
-    check_setting_values(name, resolved)
+    method_cls.check_config(resolved)
     return resolved
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from actionbench.data import Action
 from actionbench.errors import ActionBenchError
+from actionbench.methods.setting_ranges import check_setting_values
 
 # The run stages a config field can belong to (the run store's stage names). A field's stage decides
 # which stage's key hashes it, so changing it redoes that stage and the ones after, never the ones before.
@@ -81,6 +82,12 @@ class Method(ABC):
         # units and methods, so every entry must be named by a hash of everything it depends on and
         # written atomically. None means nothing is kept.
         self.cache_dir = cache_dir
+
+    @classmethod
+    def check_config(cls, config: MethodConfig) -> None:
+        """Refuse settings outside their ranges (``setting_ranges``) when the run is planned, before
+        any work; a method with settings of its own may add to this."""
+        check_setting_values(cls.name, config)
 
     def check(self, action: Action, config: MethodConfig) -> None:
         """Refuse bad input before any training starts (called for every unit at planning time)."""

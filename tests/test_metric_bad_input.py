@@ -11,7 +11,7 @@ from skimage import data
 
 from actionbench.metrics import METRICS
 from metric_helpers import (FakeClipModel, action_from_files, benchmark_of, context_for, fake_clip_context, records_for,
-                            save)
+                            save, textured)
 
 METRIC_NAMES = ("pose", "clip", "subject", "leakage", "judge")
 
@@ -82,7 +82,8 @@ def test_grayscale_rgba_and_large_photos_keep_their_pose(bad_inputs, tmp_path):
 
 @pytest.mark.parametrize("metric_name", ("clip", "subject", "judge"))
 def test_nan_embeddings_are_recorded_failures(metric_name, tmp_path):
-    red, green = (save(Image.new("RGB", (32, 32), colour), tmp_path / f"{i}.png")
+    # Not flat, so the judge asks CLIP (a flat image shows nothing, whatever its embedding: metrics/flat.py).
+    red, green = (save(textured(colour, (32, 32)), tmp_path / f"{i}.png")
                   for i, colour in enumerate([(200, 0, 0), (0, 200, 0)]))
     model = FakeClipModel({(200, 0, 0): [1.0, 0.0]}, {"cat": [1.0, 0.0], "man": [0.0, 1.0], "doing": [0.5, 0.5]})
     action = action_from_files("wave", [red])

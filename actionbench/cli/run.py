@@ -14,6 +14,7 @@ from actionbench.store import RunStore
 
 RUN_SETTINGS = {f.name for f in dataclasses.fields(RunConfig)}
 
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "run", help="train, generate and score methods on actions (resumes an interrupted run)",
