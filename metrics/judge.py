@@ -238,12 +238,10 @@ class ActionJudge(Metric):
                   "directions agree at or above the benchmark's calibrated threshold (judge_threshold); 0 when the "
                   "image is flat (shows nothing) or a pose model that reads every subject (the mini world's) finds "
                   "no figure; otherwise, without a person, CLIP picks this action's description among all actions'",
-                  True,
-                  kind="binary", role="action"),
+                  True, kind="binary", role="action"),
         ScoreInfo("subject_correct", "1 when CLIP zero-shot classification picks the prompted subject; 0 when the "
                   "image is flat or a pose model that reads every subject (the mini world's) finds no figure", True,
-                  kind="binary",
-                  role="subject", label="Subject"),
+                  kind="binary", role="subject", label="Subject"),
         ScoreInfo("total_correct", "1 when both the action and the subject are right", True, kind="binary"),
         ScoreInfo("judged_by_pose", "1 when the image's pose decided the action judgement (a figure compared with "
                   "the exemplars, or none there), 0 when CLIP did",
