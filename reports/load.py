@@ -44,7 +44,7 @@ class RunData:
         shown = "; ".join(f"{u.method} on {u.action}: {u.reason}" for u in self.unfinished[:4])
         more = f"; and {len(self.unfinished) - 4} more" if len(self.unfinished) > 4 else ""
         covers = ", ".join(f"{m} over {k} of {n} actions" for m, (k, n) in self.incomplete_methods().items())
-        commands = sorted({run_command(self.manifests[u.run]) or f"actionbench run ... --out {u.run}"
+        commands = sorted({run_command(self.manifests[u.run], u.run) or f"actionbench run ... --out {u.run}"
                            for u in self.unfinished})
         return (f"{len(self.unfinished)} unit(s) not on the board ({shown}{more}), so these overall rows are "
                 f"not comparable with the other methods' rows: {covers}; finish them before citing these rows "
@@ -203,19 +203,31 @@ def check_intact(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> None:
                                    repair_hint(store, manifest))
 
 
-def run_command(manifest: dict[str, Any]) -> str | None:
-    """The last ``actionbench run ...`` that wrote the run, as typed (the manifest remembers it), if any."""
+def run_command(manifest: dict[str, Any], run_dir: str | Path) -> str | None:
+    """The last ``actionbench run ...`` that wrote the run (the manifest remembers it), if any, with its
+    ``--out`` naming ``run_dir``: the run may have been moved or copied since, and the command as typed
+    would then resume (and write into) the directory it came from."""
     for invocation in reversed(manifest.get("invocations", [])):
         argv = [str(a) for a in invocation.get("argv") or []]
         if argv and Path(argv[0]).name in ("actionbench", "__main__.py") and "run" in argv[1:]:
-            return f"actionbench {shlex.join(argv[1:])}"
+            return f"actionbench {shlex.join(with_out(argv[1:], str(run_dir)))}"
     return None
+
+
+def with_out(args: list[str], run_dir: str) -> list[str]:
+    """``args`` with ``--out`` set to ``run_dir``: in place where it was given, else added at the end."""
+    for i, arg in enumerate(args):
+        if arg == "--out" and i + 1 < len(args):
+            return args[:i + 1] + [run_dir] + args[i + 2:]
+        if arg.startswith("--out="):
+            return args[:i] + [f"--out={run_dir}"] + args[i + 1:]
+    return args + ["--out", run_dir]
 
 
 def repair_hint(store: RunStore, manifest: dict[str, Any]) -> str:
     """The command that repairs a damaged run: the run command that wrote it, which redoes only the
     damaged units."""
-    command = run_command(manifest)
+    command = run_command(manifest, store.root)
     if command:
         return f"repair it by re-running the run, which redoes only the damaged units: {command}"
     return (f"repair it by re-running 'actionbench run' with the same settings and --out {store.root}, "

@@ -57,7 +57,7 @@ def test_an_unscored_unit_is_named_and_its_method_is_flagged(tmp_path):
         "1 unit(s) not on the board (adi on salute: not finished), so these overall rows are not comparable "
         "with the other methods' rows: adi over 1 of 2 actions; finish them before citing these rows ('actionbench "
         "run' of those methods and actions with the run's settings and --out; the last command that wrote the run "
-        "resumes what it started: actionbench run --methods adi,text --actions all --out runs/x)")
+        f"resumes what it started: actionbench run --methods adi,text --actions all --out {run})")  # not runs/x
 
 
 def test_stale_scores_stay_off_the_board(tmp_path):

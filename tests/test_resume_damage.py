@@ -131,6 +131,8 @@ def test_report_refuses_a_damaged_run_naming_the_file_and_the_repair(damage, pro
 
 
 def test_report_names_the_run_command_when_the_manifest_remembers_it(damaged, capsys):
+    """The command as typed, but with --out where the run is now: typed elsewhere ('my run'), or since
+    moved or copied, it would resume the directory it came from and leave this one damaged."""
     manifest = json.loads((damaged / "manifest.json").read_text())
     manifest["invocations"].append({"time": 0, "argv": ["/venv/bin/actionbench", "run", "--methods", "text",
                                                         "--out", "my run"]})
@@ -139,7 +141,15 @@ def test_report_names_the_run_command_when_the_manifest_remembers_it(damaged, ca
     assert main(["report", str(damaged), "--no-screenshot"]) == 2
     assert capsys.readouterr().err == (
         f"actionbench: error: {damaged}/units/text/arms_up/images/cat-s0-0.png is missing: repair it by "
-        "re-running the run, which redoes only the damaged units: actionbench run --methods text --out 'my run'.\n")
+        f"re-running the run, which redoes only the damaged units: actionbench run --methods text --out {damaged}.\n")
+
+
+def test_the_run_command_names_where_the_run_is_now():
+    from actionbench.reports.load import with_out
+
+    assert with_out(["run", "--out", "a", "--seeds", "0"], "b c") == ["run", "--out", "b c", "--seeds", "0"]
+    assert with_out(["run", "--out=a", "--seeds", "0"], "b") == ["run", "--out=b", "--seeds", "0"]
+    assert with_out(["run", "--methods", "text"], "b") == ["run", "--methods", "text", "--out", "b"]  # runs/latest
 
 
 def test_report_refuses_scores_whose_marker_is_gone(damaged, capsys):
