@@ -41,6 +41,19 @@ def read_baseline(path: Path) -> pd.DataFrame:
     if missing:
         raise ActionBenchError(f"baseline {path} lacks column(s) {', '.join(sorted(missing))}",
                                "pass a leaderboard.csv written by 'actionbench report'")
+    for column in ("mean", "tolerance"):  # a text cell would otherwise fail as a traceback mid-check
+        if column not in baseline.columns:
+            continue
+        numbers = pd.to_numeric(baseline[column], errors="coerce")
+        bad = baseline[numbers.isna() & baseline[column].notna()]
+        if column == "tolerance":
+            bad = pd.concat([bad, baseline[numbers < 0]])
+        if not bad.empty:
+            row = bad.iloc[0]
+            raise ActionBenchError(f"baseline {path}: {column} {row[column]!r} of {row['method']} on {row['action']} "
+                                   f"({row['score']}) is not a number{' >= 0' if column == 'tolerance' else ''}",
+                                   f"write a number{' >= 0' if column == 'tolerance' else ''} there")
+        baseline[column] = numbers
     return baseline
 
 

@@ -96,7 +96,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> RunData:
     unfinished: list[Unfinished] = []
     not_named: set[str] = set()  # methods with scores in a run whose last invocation did not name them
     pooled = PooledRuns()
-    for run_dir in run_dirs:
+    for run_dir in distinct_runs(run_dirs):
         store = RunStore(run_dir)
         manifest = store.manifest()
         run = str(store.root)
@@ -201,6 +201,18 @@ def check_intact(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> None:
         if damage:
             raise ActionBenchError(f"{store.unit_dir(unit) / damage[0].file} {damage[0].problem}",
                                    repair_hint(store, manifest))
+
+
+def distinct_runs(run_dirs: Sequence[str | Path]) -> list[str | Path]:
+    """Each run directory once (as first spelt), however given (``r3 ./r3``, a link, an absolute
+    path): a run read twice would count every image twice and narrow every interval."""
+    seen: set[Path] = set()
+    distinct = []
+    for run_dir in run_dirs:
+        if Path(run_dir).resolve() not in seen:
+            seen.add(Path(run_dir).resolve())
+            distinct.append(run_dir)
+    return distinct
 
 
 def run_command(manifest: dict[str, Any], run_dir: str | Path) -> str | None:

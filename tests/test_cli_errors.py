@@ -186,6 +186,22 @@ def test_run_dir_from_an_incompatible_version_is_refused_and_kept(capsys, fixtur
     assert code == 2 and "incompatible version" in err
 
 
+@pytest.mark.parametrize("rows, extra, message", [
+    ("adi,overall,pose_oks,abc,0.1", [], "baseline {path}: mean 'abc' of adi on overall (pose_oks) is not a number: "
+                                         "write a number there."),
+    ("adi,overall,pose_oks,0.4,-1", [], "baseline {path}: tolerance -1 of adi on overall (pose_oks) is not a number "
+                                        ">= 0: write a number >= 0 there."),
+    ("adi,overall,pose_oks,0.4,", ["--tolerance", "-0.1"], "--tolerance is -0.1: give a shortfall >= 0, e.g. "
+                                                            "--tolerance 0.02."),
+])
+def test_a_baseline_that_cannot_be_checked_is_one_line(capsys, tmp_path, rows, extra, message):
+    """A text mean was a TypeError traceback mid-check; a negative tolerance failed every run."""
+    path = tmp_path / "baseline.csv"
+    path.write_text(f"method,action,score,mean,tolerance\n{rows}\n")
+    code, _, err = run_cli(capsys, "check", str(tmp_path), "--baseline", str(path), *extra)
+    assert (code, err) == (2, f"actionbench: error: {message.format(path=path)}\n")
+
+
 def test_report_and_check_on_a_folder_that_is_not_a_run(capsys, tmp_path):
     code, _, err = run_cli(capsys, "report", str(tmp_path))
     assert code == 2

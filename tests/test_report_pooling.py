@@ -62,6 +62,17 @@ def test_a_unit_in_two_runs_is_refused_rather_than_counted_twice(tmp_path):
                                 "report one of them, or these runs separately.")
 
 
+def test_one_run_given_twice_is_read_once(tmp_path, monkeypatch):
+    """``report r3 r3`` (or ``r3 ./r3``, or a link to it) counted every image twice: n doubled, the
+    interval narrowed, nothing said."""
+    once = run(tmp_path, "once")
+    (tmp_path / "link").symlink_to(once)
+    monkeypatch.chdir(tmp_path)
+    data = load_runs([once, once, "./once", tmp_path / "link"])
+    assert overall_n(data, "adi") == overall_n(load_runs([once]), "adi") == len(SUBJECTS) * 3
+    assert list(data.manifests) == [str(once)]
+
+
 @pytest.mark.parametrize("changes, problem", [
     ({"scorer_versions": {"pose": "mini-retrained"}}, "the pose scorer has different weights in"),
     ({"metric_configs": {"pose": {"scale": "coco_area"}}}, "metric 'pose' was scored with different settings in"),

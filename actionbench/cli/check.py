@@ -16,10 +16,13 @@ def add_parser(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from actionbench.errors import ActionBenchError
     from actionbench.reports.check import check, read_baseline
     from actionbench.reports.leaderboard import leaderboard
     from actionbench.reports.load import load_runs
 
+    if not args.tolerance >= 0:  # NaN too
+        raise ActionBenchError(f"--tolerance is {args.tolerance}", "give a shortfall >= 0, e.g. --tolerance 0.02")
     baseline = read_baseline(Path(args.baseline))
     data = load_runs([Path(args.run_dir)])
     rows = check(leaderboard(data), baseline, args.tolerance)
