@@ -269,6 +269,21 @@ def test_export_study_writes_a_blinded_task_that_imports_back(fresh, tmp_path, c
     assert len(RatingsStore(fresh).judgements("crowd-7")) == 8
 
 
+def test_export_study_never_overwrites_a_folder_with_files(fresh, tmp_path, capsys):
+    """Exported again into its folder, the study overwrote the ratings.csv a rater had filled in (and
+    into any folder, anyone's items.csv): only a new or empty folder is written."""
+    folder = tmp_path / "task"
+    assert main(["rate", str(fresh), "--export-study", str(folder)]) == 0
+    filled = (folder / "ratings.csv").read_text().replace(",,,", ",ana,yes,no")
+    (folder / "ratings.csv").write_text(filled)
+    capsys.readouterr()
+    assert main(["rate", str(fresh), "--export-study", str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"actionbench: error: --export-study {folder} is not empty (it holds exemplars, images, items.csv and 1 "
+        "more): export the study into a new or empty folder (a ratings.csv filled in there would be overwritten).\n")
+    assert (folder / "ratings.csv").read_text() == filled
+
+
 
 def test_export_study_refuses_an_image_reached_through_a_symlink_that_leaves_the_run(fresh, tmp_path, capsys):
     image = next(iter(open_study(fresh).images))

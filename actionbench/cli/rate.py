@@ -76,9 +76,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"imported {len(judgements)} judgements by {len(raters)} rater(s) into {run_dir / 'ratings'}")
         return 0
     if args.export_study:
-        from actionbench.rating.csvio import export_study
+        from actionbench.rating.csvio import check_study_folder, export_study
         from actionbench.rating.study import open_study
 
+        check_study_folder(Path(args.export_study))  # before the study is drawn
         study = open_study(run_dir, per_cell=args.per_cell, seed=args.seed)
         items = export_study(study, Path(args.export_study), args.raw_csv)
         print(f"study: {study.description}")

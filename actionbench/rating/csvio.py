@@ -62,8 +62,22 @@ def export_ratings(study: Study, out: Path, raw: bool = False) -> tuple[int, int
     return len(rows), stale
 
 
+def check_study_folder(folder: Path) -> None:
+    """The study is exported into a new or empty folder only: a ratings.csv already filled in there,
+    or anyone's files, would be overwritten."""
+    if folder.is_file():
+        raise ActionBenchError(f"--export-study {folder} is a file", "export the study into a new or empty folder")
+    held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if held:
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise ActionBenchError(f"--export-study {folder} is not empty (it holds {shown})",
+                               "export the study into a new or empty folder (a ratings.csv filled in there would "
+                               "be overwritten)")
+
+
 def export_study(study: Study, folder: Path, raw: bool = False) -> Path:
-    """Write the blinded task for another tool into ``folder``; returns the path of ``items.csv``."""
+    """Write the blinded task for another tool into ``folder`` (new or empty); returns the path of ``items.csv``."""
+    check_study_folder(folder)
     manifest = study.store.manifest()
     descriptions = manifest.get("action_descriptions", {})
     exemplars = exemplar_paths(manifest, sorted({i.action for i in study.images}))
