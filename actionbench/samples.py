@@ -24,7 +24,7 @@ from actionbench.base_models import BaseModel, resolve_base_model
 from actionbench.config import from_dict
 from actionbench.data.model import ACTION_PLACEHOLDER
 from actionbench.errors import ActionBenchError
-from actionbench.fileio import atomic_path, atomic_write_json
+from actionbench.fileio import atomic_path, atomic_write_json, read_json
 from actionbench.methods import METHODS
 from actionbench.store import SHARED_ACTION, RunStore, Unit, is_current
 
@@ -184,6 +184,37 @@ def check_out_dir(out_dir: Path, run_dir: Path) -> Path:
     return out_dir
 
 
+IDENTITY = ("run", "method", "action", "train_key", "prompt", "seed", "num_inference_steps", "guidance_scale")
+
+
+def refuse_clashes(trained: TrainedUnit, request: SampleRequest, out_dir: Path) -> None:
+    """An image file in ``out_dir`` is named by the prompt's slug, the seed, steps and guidance, so
+    another run, unit, training or prompt of the same slug would replace it. Refused in one line,
+    before anything is drawn; the same image drawn again (its sidecar says so) is simply rewritten."""
+    for seed in request.seeds:
+        stem = image_stem(request, seed)
+        if not (out_dir / f"{stem}.png").exists() and not (out_dir / f"{stem}.json").exists():
+            continue
+        try:
+            previous = read_json(out_dir / f"{stem}.json")
+        except (OSError, ValueError):
+            previous = {}
+        previous = previous if isinstance(previous, dict) else {}
+        mine = sidecar_identity(trained, request, seed)
+        if {key: previous.get(key) for key in IDENTITY} != mine:
+            drawn = (f"drawn by {previous.get('method')} on {previous.get('action')} of {previous.get('run')} "
+                     f"from the prompt {previous.get('prompt')!r}") if previous else "without a readable sidecar"
+            raise ActionBenchError(f"--out {out_dir} already holds {stem}.png, {drawn}",
+                                   "choose another --out (or leave --out out: each unit has its own folder)")
+
+
+def sidecar_identity(trained: TrainedUnit, request: SampleRequest, seed: int) -> dict[str, Any]:
+    """What makes an image this one: the sidecar's fields that name the unit, its training and the draw."""
+    return {"run": str(Path(trained.run_dir).resolve()), "method": trained.unit.method, "action": trained.action_name,
+            "train_key": trained.train_key, "prompt": request.prompt, "seed": seed,
+            "num_inference_steps": request.steps, "guidance_scale": request.guidance}
+
+
 def generate_command(trained: TrainedUnit, request: SampleRequest, seeds: tuple[int, ...]) -> str:
     return " ".join(["actionbench", "generate", shlex.quote(str(trained.run_dir)), "--method", trained.unit.method,
                      "--action", trained.action_name, "--prompt", shlex.quote(request.prompt),
@@ -202,10 +233,8 @@ def sidecar(trained: TrainedUnit, request: SampleRequest, seed: int, image_file:
     except ActionBenchError:
         filled, loader = None, None
     return {
-        "image": image_file, "prompt": request.prompt, "filled_prompt": filled, "seed": seed,
-        "num_inference_steps": request.steps, "guidance_scale": request.guidance,
-        "run": str(Path(trained.run_dir).resolve()), "method": trained.unit.method, "action": trained.action_name,
-        "artifact": str(trained.artifact.resolve()), "artifact_loader": loader, "train_key": trained.train_key,
+        "image": image_file, **sidecar_identity(trained, request, seed), "filled_prompt": filled,
+        "artifact": str(trained.artifact.resolve()), "artifact_loader": loader,
         "method_config": dataclasses.asdict(trained.config), "base_model": trained.manifest.get("base_model"),
         "benchmark": {k: trained.manifest.get("benchmark", {}).get(k) for k in ("name", "version")},
         "sampling": "the method's generate: one torch.Generator per image, seeded with the seed, on the CPU",

@@ -86,6 +86,25 @@ def test_generate_with_other_steps_and_guidance_defaults_into_the_run_but_not_it
 
 
 @pytest.mark.slow
+def test_generate_never_replaces_an_image_another_draw_made(run_dir, tmp_path, capsys):
+    """File names hold the prompt's slug, seed, steps and guidance: a prompt of the same slug (or another
+    unit or run) would have replaced the image. The same draw again rewrites it; another is refused."""
+    out = tmp_path / "mine"
+    command = ["generate", str(run_dir), "--method", METHOD, "--action", ACTION, "--steps", "2", "--out", str(out)]
+    assert main(command + ["--prompt", "a corgi {action}"]) == 0
+    image = out / "a-corgi-action-s0-n2-g5.png"
+    first = image.read_bytes()
+    assert main(command + ["--prompt", "a corgi {action}"]) == 0  # the same draw: rewritten, the same
+    capsys.readouterr()
+    assert main(command + ["--prompt", "A corgi, {action}"]) == 2
+    assert error_line(capsys) == (
+        f"actionbench: error: --out {out} already holds a-corgi-action-s0-n2-g5.png, drawn by {METHOD} on {ACTION} "
+        f"of {run_dir.resolve()} from the prompt 'a corgi {{action}}': choose another --out (or leave --out out: "
+        "each unit has its own folder).")
+    assert image.read_bytes() == first
+
+
+@pytest.mark.slow
 def test_export_writes_a_model_card_whose_snippet_runs_without_the_suite(run_dir, tmp_path, capsys):
     folder = tmp_path / "hub"
     assert main(["export", str(run_dir), str(folder), "--method", METHOD, "--action", ACTION,

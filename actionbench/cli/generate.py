@@ -41,13 +41,15 @@ def parse_seeds(text: str) -> list[int]:
 
 def main(args: argparse.Namespace) -> int:
     from actionbench.samples import (
-        SAMPLES_FOLDER, check_out_dir, generate_samples, open_trained_unit, resolve_request, write_samples)
+        SAMPLES_FOLDER, check_out_dir, generate_samples, open_trained_unit, refuse_clashes, resolve_request,
+        write_samples)
 
     seeds = parse_seeds(args.seeds)
     trained = open_trained_unit(args.run_dir, args.method, args.action)
     request = resolve_request(trained, args.prompt, seeds, args.steps, args.guidance)
     default = Path(args.run_dir) / SAMPLES_FOLDER / trained.unit.method / trained.action_name
     out_dir = check_out_dir(Path(args.out) if args.out else default, Path(args.run_dir))
+    refuse_clashes(trained, request, out_dir)
     images = generate_samples(trained, request, args.device)
     written = write_samples(trained, request, images, out_dir)
     for path in written.images:
