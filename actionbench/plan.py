@@ -134,7 +134,9 @@ def metric_config(name: str, benchmark: Benchmark, user_settings: dict[str, Any]
                                    f"valid settings are {', '.join(valid)}" if valid
                                    else f"metric {name} takes no settings")
     resolved = merge(settings_cls(), benchmark_settings, f"benchmark {benchmark.name}'s settings for metric {name}")
-    return merge(resolved, user_settings, f"settings for metric {name}")
+    resolved = merge(resolved, user_settings, f"settings for metric {name}")
+    metric_cls.check_settings(resolved)
+    return resolved
 
 
 def build_plan(config: RunConfig) -> Plan:

@@ -11,6 +11,7 @@ reason.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 
 from actionbench.config import ScorerConfig
 from actionbench.data import Action, Benchmark, Subject
+from actionbench.ranges import Range, check_ranges
 
 
 ROLES = ("", "action", "subject", "total", "diagnostic")
@@ -105,6 +107,14 @@ class Metric(ABC):
     # Raised when what the metric computes changes: the score key hashes it, so stored scores are
     # recomputed on the next ``run`` instead of read back under the new rule.
     version: ClassVar[int] = 1
+    # The values each numeric setting may take (actionbench.ranges), checked when a run is planned.
+    setting_ranges: ClassVar[dict[str, Range]] = {}
+
+    @classmethod
+    def check_settings(cls, settings: Any) -> None:
+        """Refuse settings outside ``setting_ranges`` in one line, before any work."""
+        if dataclasses.is_dataclass(settings):
+            check_ranges(f"settings for metric {cls.name}", settings, cls.setting_ranges)
 
     @abstractmethod
     def score(self, records: list[ImageRecord], context: ScoringContext) -> list[MetricResult]:

@@ -54,6 +54,7 @@ from actionbench.metrics.judge_features import SIGMA, Descriptor, describe, desc
 from actionbench.metrics.oks import VISIBLE
 from actionbench.metrics.subject import subject_judgements, zero_shot_probabilities
 from actionbench.paths import cache_dir
+from actionbench.ranges import FRACTION, NOT_NEGATIVE, POSITIVE
 
 JUDGE_VERSION = "segments-1"  # change whenever the descriptor or the similarity changes: new calibrations
 POSE_THRESHOLD = DEFAULT_THRESHOLD  # the threshold when a benchmark cannot be calibrated
@@ -252,6 +253,7 @@ class ActionJudge(Metric):
     )
 
     without_subject = "subject and total"
+    setting_ranges = {"pose_threshold": FRACTION, "sigma": POSITIVE, "visible": FRACTION, "flat_spread": NOT_NEGATIVE}
     # 2: no figure found by a pose model that reads every subject is no subject shown either;
     # 3: a flat image shows no action and no subject on every benchmark (metrics/flat.py)
     version = 3

@@ -34,6 +34,7 @@ from actionbench.metrics.features import exemplar_poses, image_poses, open_image
 from actionbench.metrics.notes import note_unreadable_exemplars
 from actionbench.metrics.oks import AREA, VISIBLE, PoseMatch, nearest_exemplar
 from actionbench.perception.pose_backends import Pose
+from actionbench.ranges import FRACTION, POSITIVE
 
 NO_PERSON = "no person found"
 
@@ -68,6 +69,7 @@ class PoseAgreement(Metric):
 
     name = "pose"
     settings_cls = PoseSettings
+    setting_ranges = {"area": POSITIVE, "visible": FRACTION}
     scores = (
         ScoreInfo("pose_oks", "torso-scaled OKS between the image's pose and the nearest exemplar pose, over every "
                   "image: 0 when no person is found (COCO's OKS with the object area fixed at 1.7 torso lengths "

@@ -89,6 +89,8 @@ def test_bad_metric_settings_are_one_line_before_any_work(capsys, fixture_benchm
                                               "number >= 1."),
     (["--set", "text.seed=-3"], "settings for method text.seed is -3: it must be a whole number from 0 to 4294967295."),
     (["--seeds", "3,-1"], "seed -1 in the run's seeds is out of range: give seeds from 0 to 4294967295."),
+    (["--set", "pose.area=0"], "settings for metric pose.area is 0.0: it must be a number > 0."),
+    (["--set", "pose.visible=1.5"], "settings for metric pose.visible is 1.5: it must be a number from 0 to 1."),
 ])
 def test_values_out_of_range_are_one_line_before_any_work(capsys, fixture_benchmark, tmp_path, extra, message):
     """Of the right type but meaningless: refused when the run is planned, not as a failed unit later."""
