@@ -23,6 +23,13 @@ class Unavailable(ActionBenchError):
     it stops the run; requested through ``all`` it is left out with a notice."""
 
 
+def first_few(items: list, limit: int, sep: str = ", ") -> str:
+    """The first ``limit`` items joined by ``sep``, then how many more (messages stay one short line)."""
+    more = len(items) - limit
+    joiner = " and" if sep == ", " else f"{sep}and"
+    return sep.join(str(item) for item in items[:limit]) + (f"{joiner} {more} more" if more > 0 else "")
+
+
 def unknown_name(kind: str, name: str, valid: list[str]) -> ActionBenchError:
     """The error for a name that is not registered, listing the names that are."""
     choices = ", ".join(sorted(valid)) or "(none registered)"

@@ -184,9 +184,6 @@ def check_out_dir(out_dir: Path, run_dir: Path) -> Path:
     return out_dir
 
 
-IDENTITY = ("run", "method", "action", "train_key", "prompt", "seed", "num_inference_steps", "guidance_scale")
-
-
 def refuse_clashes(trained: TrainedUnit, request: SampleRequest, out_dir: Path) -> None:
     """An image file in ``out_dir`` is named by the prompt's slug, the seed, steps and guidance, so
     another run, unit, training or prompt of the same slug would replace it. Refused in one line,
@@ -201,7 +198,7 @@ def refuse_clashes(trained: TrainedUnit, request: SampleRequest, out_dir: Path) 
             previous = {}
         previous = previous if isinstance(previous, dict) else {}
         mine = sidecar_identity(trained, request, seed)
-        if {key: previous.get(key) for key in IDENTITY} != mine:
+        if {key: previous.get(key) for key in mine} != mine:
             drawn = (f"drawn by {previous.get('method')} on {previous.get('action')} of {previous.get('run')} "
                      f"from the prompt {previous.get('prompt')!r}") if previous else "without a readable sidecar"
             raise ActionBenchError(f"--out {out_dir} already holds {stem}.png, {drawn}",

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any
 
+from actionbench.errors import first_few
 from actionbench.fileio import atomic_path, atomic_write_json, atomic_write_jsonl, read_json
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, ScoringContext, score_safely
@@ -40,7 +41,7 @@ def damage_to_redo(store: RunStore, unit: Unit, stage: str, key: str) -> list[Da
         damage = store.verify(unit, stage)
         if not damage:
             return None
-        shown = "; ".join(str(d) for d in damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+        shown = first_few(damage, 3, "; ")
     else:
         orphan = store.unvouched_output(unit, stage)
         if orphan is None:

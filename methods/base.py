@@ -18,7 +18,8 @@ from PIL import Image
 
 from actionbench.data import Action
 from actionbench.errors import ActionBenchError
-from actionbench.methods.setting_ranges import check_setting_values
+from actionbench.methods.setting_ranges import SETTING_RANGES
+from actionbench.ranges import check_ranges
 
 # The run stages a config field can belong to (the run store's stage names). A field's stage decides
 # which stage's key hashes it, so changing it redoes that stage and the ones after, never the ones before.
@@ -87,7 +88,7 @@ class Method(ABC):
     def check_config(cls, config: MethodConfig) -> None:
         """Refuse settings outside their ranges (``setting_ranges``) when the run is planned, before
         any work; a method with settings of its own may add to this."""
-        check_setting_values(cls.name, config)
+        check_ranges(f"settings for method {cls.name}", config, SETTING_RANGES)
 
     def check(self, action: Action, config: MethodConfig) -> None:
         """Refuse bad input before any training starts (called for every unit at planning time)."""

@@ -3,9 +3,7 @@ covers every method whose config has that field; checked through ``Method.check_
 
 from __future__ import annotations
 
-from typing import Any
-
-from actionbench.ranges import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, POSITIVE, Range, check_ranges
+from actionbench.ranges import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, POSITIVE, Range
 
 SETTING_RANGES: dict[str, Range] = {
     "learning_rate": POSITIVE,
@@ -36,7 +34,3 @@ SETTING_RANGES: dict[str, Range] = {
     "grey": Range(0, 255),
 }
 
-
-def check_setting_values(method: str, config: Any) -> None:
-    """Refuse, in one line naming the setting, a value outside its range (None means "the default")."""
-    check_ranges(f"settings for method {method}", config, SETTING_RANGES)

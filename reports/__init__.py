@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actionbench.errors import ActionBenchError
+from actionbench.errors import ActionBenchError, first_few
 
 
 @dataclass
@@ -51,9 +51,8 @@ def check_board_folder(out_dir: Path, run_dirs: list[Path]) -> None:
         pass
     held = sorted(p.name for p in out_dir.iterdir())
     if held:
-        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
         raise ActionBenchError(f"--out {out_dir} is not empty and holds no board written by 'actionbench report' "
-                               f"(it holds {shown})", "choose a new or empty folder for the board")
+                               f"(it holds {first_few(held, 5)})", "choose a new or empty folder for the board")
 
 
 def make_report(run_dirs: list[Path], out_dir: Path, *, latex: bool = False, compare: tuple[str, str] | None = None,

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from actionbench.errors import ActionBenchError
+from actionbench.errors import ActionBenchError, first_few
 from actionbench.store import STAGES, RunStore, Unit, is_current
 
 SCORE_COLUMNS = ["run", "method", "action", "image_id", "subject", "subject_kind", "seed", "metric", "score",
@@ -41,12 +41,11 @@ class RunData:
         """One line for a reader: which units are left off the board, why, and how to finish them."""
         if not self.unfinished:
             return ""
-        shown = "; ".join(f"{u.method} on {u.action}: {u.reason}" for u in self.unfinished[:4])
-        more = f"; and {len(self.unfinished) - 4} more" if len(self.unfinished) > 4 else ""
+        shown = first_few([f"{u.method} on {u.action}: {u.reason}" for u in self.unfinished], 4, "; ")
         covers = ", ".join(f"{m} over {k} of {n} actions" for m, (k, n) in self.incomplete_methods().items())
         commands = sorted({run_command(self.manifests[u.run], u.run) or f"actionbench run ... --out {u.run}"
                            for u in self.unfinished})
-        return (f"{len(self.unfinished)} unit(s) not on the board ({shown}{more}), so these overall rows are "
+        return (f"{len(self.unfinished)} unit(s) not on the board ({shown}), so these overall rows are "
                 f"not comparable with the other methods' rows: {covers}; finish them before citing these rows "
                 f"('actionbench run' of those methods and actions with the run's settings and --out; the last "
                 f"command that wrote the run resumes what it started: {'; '.join(commands)})")
@@ -209,8 +208,9 @@ def distinct_runs(run_dirs: Sequence[str | Path]) -> list[str | Path]:
     seen: set[Path] = set()
     distinct = []
     for run_dir in run_dirs:
-        if Path(run_dir).resolve() not in seen:
-            seen.add(Path(run_dir).resolve())
+        resolved = Path(run_dir).resolve()
+        if resolved not in seen:
+            seen.add(resolved)
             distinct.append(run_dir)
     return distinct
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from actionbench.config import RunConfig, deep_update, from_dict, parse_assignment, read_config_file
-from actionbench.errors import ActionBenchError
+from actionbench.errors import ActionBenchError, first_few
 from actionbench.store import RunStore
 
 RUN_SETTINGS = {f.name for f in dataclasses.fields(RunConfig)}
@@ -86,7 +86,7 @@ def check_out_folder(out: Path, force: bool) -> None:
         raise ActionBenchError(f"--out {out} is a file, not a folder", "choose a folder for the run")
     foreign = RunStore(out).foreign_entries()
     if foreign and not force:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        shown = first_few(foreign, 3)
         raise ActionBenchError(f"--out {out} is not empty and is not a run directory (it holds {shown})",
                                "choose a new or empty folder, or pass --force to write the run beside those files")
 

@@ -20,7 +20,7 @@ import io
 from pathlib import Path
 
 from actionbench.csvcells import restore, rows_csv
-from actionbench.errors import ActionBenchError
+from actionbench.errors import ActionBenchError, first_few
 from actionbench.fileio import atomic_write_bytes, atomic_write_text
 from actionbench.rating.exemplars import exemplar_paths
 from actionbench.rating.images import EXEMPLAR_PX, png_bytes
@@ -69,8 +69,7 @@ def check_study_folder(folder: Path) -> None:
         raise ActionBenchError(f"--export-study {folder} is a file", "export the study into a new or empty folder")
     held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     if held:
-        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
-        raise ActionBenchError(f"--export-study {folder} is not empty (it holds {shown})",
+        raise ActionBenchError(f"--export-study {folder} is not empty (it holds {first_few(held, 3)})",
                                "export the study into a new or empty folder (a ratings.csv filled in there would "
                                "be overwritten)")
 
