@@ -10,7 +10,8 @@ number does not need CLIP weights and reads the same on every machine):
                 (L in [0, 100], a and b in [-100, 100]; x downscaled to 256 px on its long side)
     sim(x, y) = sum_b min(h_x(b), h_y(b))            histogram intersection, in [0, 1]
 
-    context_similarity(x) = max_j sim(x, e_j)          nearest exemplar e_j of the action
+    context_similarity(x) = max_j sim(x, e_j)          nearest exemplar e_j of the action whose
+                                                       scene the prompt does not ask for
     leakage(x)            = context_similarity(x) - context_similarity(x_plain)
 
 x_plain is the image the ``plain`` method (the subject alone, no action) made for the same subject
@@ -18,6 +19,13 @@ and seed: whatever similarity the subject and the base model bring anyway cancel
 left is what the method took from the exemplars. Lower is better; about 0 is no leakage. The
 nearest exemplar (not the mean) is used because a method that overfits reproduces particular
 exemplars' scenes.
+
+An exemplar whose labelled ``scene`` is the one the subject's prompt asks for ("a blue cat on a
+beach" against an exemplar on a beach) is left out: drawing the asked-for scene is fidelity, not
+copying. Without it the rule rewarded drawing the prompt well: on ActionBench-Mini, whose prompts
+name scenes the exemplars also show, the ``oracle`` and ``wrong_action`` controls (renders of the
+prompted subject and scene, which copy nothing) read +0.12, more than any trained method (issue 17).
+Unlabelled exemplars (every real photo so far) always count.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from actionbench.data import Action
 from actionbench.metrics import METRICS
 from actionbench.metrics.base import ImageRecord, Metric, MetricResult, ScoreInfo, ScoringContext
 from actionbench.metrics.features import cached_per_file, file_key, image_poses, open_images, per_file_cache
@@ -38,6 +47,7 @@ MAX_SIDE = 256
 MIN_BACKGROUND = 0.02  # less background than this fraction of the pixels: nothing to compare
 NO_BACKGROUND = "the person covers the whole image: no background to compare"
 NO_REFERENCE = "no plain-prompt reference image for this subject and seed"
+ONLY_ASKED_FOR = "every exemplar shows the scene the prompt asks for ({scene}): none left to have copied"
 
 
 def background_histogram(image: Image.Image, person: np.ndarray | None = None, bins: int = BINS) -> np.ndarray | None:
@@ -69,6 +79,12 @@ def context_similarity(histogram: np.ndarray | None, exemplar_histograms: list[n
         return float("nan")
     values = [histogram_intersection(histogram, e) for e in exemplar_histograms if e is not None]
     return max(values) if values else float("nan")
+
+
+def comparable_exemplars(action: Action, asked_for: str) -> list[bool]:
+    """Per exemplar of ``action``: may an image whose prompt asks for the scene ``asked_for`` ("" for
+    none) have copied the exemplar's scene? Not when the exemplar's labelled scene is that one."""
+    return [not (asked_for and exemplar.scene == asked_for) for exemplar in action.exemplars]
 
 
 def appearance_leakage(similarity: float, reference_similarity: float) -> float:
@@ -121,12 +137,15 @@ class AppearanceLeakage(Metric):
 
     name = "leakage"
     reference_method = "plain"
+    version = 2  # 2: exemplars in the scene the prompt asks for are not compared (issue 17)
     scores = (
-        ScoreInfo("leakage", "context similarity to the nearest exemplar outside the person, minus the same for "
-                  "the plain-prompt image of the same subject and seed (0: no leakage)", False, label="Leakage",
+        ScoreInfo("leakage", "context similarity to the nearest exemplar outside the person (exemplars in the "
+                  "scene the prompt asks for left out), minus the same for the plain-prompt image of the same "
+                  "subject and seed (0: no leakage)", False, label="Leakage",
                   scale="−1–1, 0 = none"),
-        ScoreInfo("context_similarity", "colour-histogram intersection with the nearest exemplar, outside the "
-                  "person (0-1); leakage is this minus the plain prompt's", False, role="diagnostic",
+        ScoreInfo("context_similarity", "colour-histogram intersection with the nearest exemplar whose scene "
+                  "the prompt does not ask for, outside the person (0-1); leakage is this minus the plain "
+                  "prompt's", False, role="diagnostic",
                   label="Context similarity", scale="0–1"),
     )
 
@@ -136,30 +155,39 @@ class AppearanceLeakage(Metric):
             reason = f"no exemplar of action {context.action.name} could be read or shows any background"
             return [self.failed(reason) for _ in records]
         note_unreadable_exemplars(context, context.action, self.name, "the nearest of the others counts")
+        scenes = [context.benchmark.protocol.scene_of(r.subject) for r in records]
+        compared = [[h for h, keep in zip(exemplars, comparable_exemplars(context.action, scene)) if keep]
+                    for scene in scenes]
         paths = [r.path for r in records]
         images, failures = open_images(paths)
         histograms = image_histograms(context, paths, images)
-        references = self._reference_similarities(records, context, exemplars)
+        references = self._reference_similarities(records, context, compared)
         results = []
-        for image, failure, histogram, (reference, reference_failure) in zip(images, failures, histograms, references):
+        for scene, image, failure, histogram, candidates, (reference, reference_failure) in zip(
+                scenes, images, failures, histograms, compared, references):
             if image is None:
                 results.append(self.failed(failure))
+            elif not candidates:
+                results.append(self.failed(ONLY_ASKED_FOR.format(scene=scene)))
+            elif all(e is None for e in candidates):
+                results.append(self.failed(f"no exemplar outside the scene the prompt asks for "
+                                           f"({scene}) could be read or shows any background"))
             elif histogram is None:
                 results.append(self.failed(NO_BACKGROUND))
             else:
-                similarity = context_similarity(histogram, exemplars)
+                similarity = context_similarity(histogram, candidates)
                 results.append(MetricResult({"leakage": appearance_leakage(similarity, reference),
                                              "context_similarity": similarity}, failure=reference_failure))
         return results
 
-    def _reference_similarities(self, records, context, exemplars) -> list[tuple[float, str | None]]:
+    def _reference_similarities(self, records, context, compared) -> list[tuple[float, str | None]]:
         paths = [r.reference_path for r in records]
         present = [p is not None and Path(p).is_file() for p in paths]
         images, failures = open_images([p for p, ok in zip(paths, present) if ok])
         histograms = iter(image_histograms(context, [p for p, ok in zip(paths, present) if ok], images))
         failures = iter(failures)
         out = []
-        for ok in present:
+        for ok, candidates in zip(present, compared):
             if not ok:
                 out.append((float("nan"), NO_REFERENCE))
                 continue
@@ -167,5 +195,5 @@ class AppearanceLeakage(Metric):
             if histogram is None:
                 out.append((float("nan"), f"reference image: {failure or NO_BACKGROUND}"))
             else:
-                out.append((context_similarity(histogram, exemplars), None))
+                out.append((context_similarity(histogram, candidates), None))
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tomllib
 from pathlib import Path
@@ -83,3 +84,38 @@ def test_changing_a_template_or_description_changes_the_version(bench):
     after_template = load_benchmark(bench).version
     edit_toml(bench / "arms_out" / "action.toml", lambda spec: spec.__setitem__("description", "arms wide"))
     assert len({before, after_template, load_benchmark(bench).version}) == 3
+
+
+def test_a_scene_label_changes_what_is_scored_not_what_is_trained(bench):
+    """Exemplars' and subjects' ``scene`` labels move the benchmark version (the score key) but not an
+    action's version (the training key): the leakage metric reads them, no method does."""
+    before = load_benchmark(bench)
+    edit_toml(bench / "arms_out" / "action.toml", lambda spec: spec["exemplars"][0].__setitem__("scene", "beach"))
+    labelled = load_benchmark(bench)
+    assert labelled.actions["arms_out"].exemplars[0].scene == "beach"
+    assert labelled.actions["arms_out"].exemplars[1].scene == ""  # unlabelled
+    assert labelled.actions["arms_out"].version == before.actions["arms_out"].version
+    assert labelled.version != before.version
+    edit_toml(bench / "benchmark.toml", lambda spec: spec["protocol"]["subjects"][1].__setitem__("scene", "beach"))
+    asking = load_benchmark(bench)
+    second = asking.protocol.subjects[1]
+    assert asking.protocol.subject_scenes == {second.name: "beach"}
+    assert asking.protocol.scene_of(second) == "beach" and asking.protocol.scene_of(asking.protocol.subjects[0]) == ""
+    assert asking.version != labelled.version
+    assert asking.protocol.subjects == before.protocol.subjects  # what keys the generated images is unchanged
+
+
+def test_a_scene_label_survives_the_writer_and_a_bad_one_is_refused(bench, tmp_path):
+    from actionbench.data.folder import action_toml
+
+    action = load_action(bench / "arms_out")
+    labelled = [dataclasses.replace(e, scene="snow" if i == 0 else "") for i, e in enumerate(action.exemplars)]
+    (bench / "arms_out" / "action.toml").write_text(action_toml("arms_out", action.description, labelled,
+                                                                domain=action.domain))
+    assert [e.scene for e in load_action(bench / "arms_out").exemplars] == ["snow"] + [""] * (len(labelled) - 1)
+    assert "scene" not in tomllib.loads((bench / "arms_out" / "action.toml").read_text())["exemplars"][1]
+    edit_toml(bench / "arms_out" / "action.toml", lambda spec: spec["exemplars"][0].__setitem__("scene", 3))
+    with pytest.raises(ActionBenchError) as error:
+        load_action(bench / "arms_out")
+    assert str(error.value) == (f"scene = 3 in {bench / 'arms_out' / 'action.toml'} is not a text in quotes: "
+                                "write scene as a text in quotes (docs/data-format.md).")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 from skimage import data
 
+from actionbench.data import Protocol
 from actionbench.imageio import open_rgb
 from actionbench.metrics import METRICS
-from actionbench.metrics.leakage import (NO_BACKGROUND, NO_REFERENCE, background_histogram, context_similarity,
-                                         histogram_intersection)
+from actionbench.metrics.leakage import (NO_BACKGROUND, NO_REFERENCE, ONLY_ASKED_FOR, background_histogram,
+                                         comparable_exemplars, context_similarity, histogram_intersection)
 from actionbench.metrics.segmentation import PersonSegmenter
 from conftest import shared_path
-from metric_helpers import action_from_files, benchmark_of, context_for, records_for, save, solid
+from metric_helpers import CAT, MAN, action_from_files, benchmark_of, context_for, records_for, save, solid
 
 
 def test_histogram_intersection_and_background_weighting():
@@ -98,3 +101,31 @@ def test_images_that_are_all_person_are_recorded_failures(tmp_path, monkeypatch)
     context = context_for(benchmark_of([action]), action)
     result = METRICS.get("leakage")().score(records_for([exemplar], action), context)
     assert result[0].failure == "no exemplar of action wave could be read or shows any background"
+
+
+def test_a_scene_the_prompt_asks_for_is_not_counted_as_copied(tmp_path):
+    """Exemplars on a beach (yellow) and in the snow (white); "a cat on a beach" drawn on a beach is
+    fidelity to its prompt, not leakage: only the snow exemplar may have been copied. A subject whose
+    prompt names no scene, or exemplars without labels, compare with every exemplar as before."""
+    beach = save(solid((230, 200, 90)), tmp_path / "beach.png")
+    snow = save(solid((245, 245, 250)), tmp_path / "snow.png")
+    action = action_from_files("wave", [beach, snow])
+    action = dataclasses.replace(action, exemplars=tuple(
+        dataclasses.replace(e, scene=scene) for e, scene in zip(action.exemplars, ("beach", "snow"))))
+    assert comparable_exemplars(action, "beach") == [False, True]
+    assert comparable_exemplars(action, "") == [True, True]
+    plain = save(solid((120, 120, 120)), tmp_path / "plain.png")
+    drawn_on_beach = save(solid((230, 200, 90)), tmp_path / "made.png")
+    benchmark = dataclasses.replace(benchmark_of([action]), protocol=Protocol(subjects=(MAN, CAT),
+                                                                             subject_scenes={"cat": "beach"}))
+    results = METRICS.get("leakage")().score(
+        records_for([drawn_on_beach, drawn_on_beach], action, subjects=[CAT, MAN], references=[plain, plain]),
+        context_for(benchmark, action))
+    assert results[0].values == pytest.approx({"leakage": 0.0, "context_similarity": 0.0})  # the cat on its beach
+    assert results[1].values == pytest.approx({"leakage": 1.0, "context_similarity": 1.0})  # the man asked for none
+    only_beach = dataclasses.replace(action, exemplars=action.exemplars[:1])
+    results = METRICS.get("leakage")().score(records_for([drawn_on_beach], only_beach, subjects=[CAT],
+                                                         references=[plain]), context_for(benchmark, only_beach))
+    assert results[0].failure == ONLY_ASKED_FOR.format(scene="beach") == (
+        "every exemplar shows the scene the prompt asks for (beach): none left to have copied")
+    assert np.isnan(results[0].values["leakage"])

@@ -43,6 +43,8 @@ def test_exemplars_vary_in_colour_and_scene(mini):
         colours = {c for e in action.exemplars for c in COLOURS if f" {c} {GENERIC_NOUN}" in e.context}
         scenes = {s for e in action.exemplars for s, phrase in SCENE_PHRASES.items() if e.context.endswith(phrase)}
         assert colours == set(COLOURS) and scenes == set(SCENE_PHRASES)
+        # each exemplar's scene label is the scene its caption names (the leakage metric reads the label)
+        assert all(e.context.endswith(SCENE_PHRASES[e.scene]) for e in action.exemplars)
 
 
 def test_descriptions_are_in_words_the_base_model_never_saw(mini):
@@ -69,6 +71,7 @@ def test_subjects_are_other_species_in_colours_and_scenes(mini):
         context = subject.text.split(" ", 2)[1], subject.text.split(" ", 3)[3]
         assert any(h.text.split(" ", 2)[1] == context[0] and h.text.split(" ", 3)[3] == context[1] for h in humans)
     assert mini.protocol.prompt(subjects[1]) == "a blue cat on a beach {action}"
+    assert all(subject.text.endswith(SCENE_PHRASES[mini.protocol.scene_of(subject)]) for subject in subjects)
 
 
 def test_defaults_name_the_mini_models_and_valid_method_settings(mini):

@@ -77,6 +77,29 @@ def test_a_metric_whose_rule_changes_is_rescored_not_read_back(fixture_benchmark
     assert changed.key(unit, "generate") == first.key(unit, "generate")
 
 
+def test_scene_labels_rescore_without_retraining_or_regenerating(fixture_benchmark, tmp_path):
+    """Exemplars' and subjects' ``scene`` labels are read by the leakage metric only: adding them to a
+    benchmark changes the score key, never the training or generation key (docs/data-format.md)."""
+    import shutil
+    import tomllib
+
+    import tomli_w
+
+    bench = shutil.copytree(fixture_benchmark, tmp_path / "bench")
+    first = build_plan(config(bench, methods=["text"], metrics=["pose", "leakage"]))
+    for path, entries in ((bench / "arms_up" / "action.toml", "exemplars"), (bench / "benchmark.toml", "protocol")):
+        spec = tomllib.loads(path.read_text())
+        items = spec["exemplars"] if entries == "exemplars" else spec["protocol"]["subjects"]
+        items[0]["scene"] = "beach"
+        path.write_text(tomli_w.dumps(spec))
+    labelled = build_plan(config(bench, methods=["text"], metrics=["pose", "leakage"]))
+    assert labelled.benchmark.protocol.subject_scenes and labelled.actions["arms_up"].exemplars[0].scene == "beach"
+    unit = first.units[0]
+    assert labelled.key(unit, "train") == first.key(unit, "train")
+    assert labelled.key(unit, "generate") == first.key(unit, "generate")
+    assert labelled.key(unit, "score") != first.key(unit, "score")
+
+
 def test_choice_settings_are_refused_at_plan_time_by_their_literal_type(fixture_benchmark):
     from actionbench.errors import ActionBenchError
 

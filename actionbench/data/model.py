@@ -32,12 +32,15 @@ class Exemplar:
     ``template`` is the photo's caption with ``{}`` where the action goes (ReVersion's and
     ActionBench's ``text.json`` format); ``context`` is what the photo shows besides the action (the
     person and the background, in words): ADI builds its action-different samples from it.
+    ``scene`` names the place the photo shows as a label ("beach"), where the data knows it: the
+    leakage metric does not count a scene the prompt itself asks for as copied (``Subject.scene``).
     """
 
     image_path: Path
     sha256: str
     template: str = "a photo of a person {}"
     context: str = "a person"
+    scene: str = ""  # "" where unlabelled (every real photo so far)
 
     @property
     def image_id(self) -> str:
@@ -96,14 +99,26 @@ class Protocol:
     num_inference_steps: int = 50
     guidance_scale: float = 7.5
     notes: str = ""  # where the protocol comes from, and what is our choice
+    # subject name -> the place its prompt asks for, labelled as exemplars label theirs ("beach").
+    # Read by scoring only (the leakage metric), so it is kept out of the subjects, whose fields key
+    # the generated images.
+    subject_scenes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_distinct("subject", [subject.name for subject in self.subjects], "the protocol")
+        unknown = sorted(set(self.subject_scenes) - {subject.name for subject in self.subjects})
+        if unknown:
+            raise ActionBenchError(f"the protocol gives a scene for {', '.join(unknown)}, not among its subjects",
+                                   "name the scene on the subject's own entry")
         check_seeds(self.seeds, "the protocol")  # in range
         check_distinct("seed", [str(seed) for seed in self.seeds], "the protocol")  # a data file's duplicate is an error
 
     def prompt(self, subject: Subject) -> str:
         return self.prompt_template.format(subject=subject.text, action=ACTION_PLACEHOLDER)
+
+    def scene_of(self, subject: Subject) -> str:
+        """The place ``subject``'s prompt asks for ("" when it names none, or the subject is not the protocol's)."""
+        return self.subject_scenes.get(subject.name, "")
 
 
 @dataclass(frozen=True)
@@ -125,10 +140,12 @@ class Benchmark:
 
     @property
     def version(self) -> str:
-        """Content hash of every action and of the protocol."""
+        """Content hash of every action, the exemplars' scene labels and the protocol. The labels are
+        here, not in ``Action.version`` (which keys trainings): they change scores, not what is learned."""
         return stable_hash({
             "name": self.name,
             "actions": {name: action.version for name, action in sorted(self.actions.items())},
+            "scenes": {name: [e.scene for e in action.exemplars] for name, action in sorted(self.actions.items())},
             "protocol": self.protocol,
         })
 

@@ -100,7 +100,7 @@ PROTOCOL = {
 def subject_entry(species: str, colour: str, scene: str) -> dict:
     return {"name": f"{colour}-{species}-{scene}",
             "text": f"{article(colour)} {colour} {species} {SCENE_PHRASES[scene]}",
-            "kind": SPECIES[species]}
+            "kind": SPECIES[species], "scene": scene}
 
 
 def exemplar_factors(action_index: int) -> list[tuple[str, str]]:
@@ -172,7 +172,7 @@ def write_benchmark_folder(folder: Path) -> Path:
             with atomic_path(path) as temp:
                 Image.fromarray(render(spec).image).save(temp, format="PNG")
             template, context = exemplar_captions(colour, scene)
-            exemplars.append(Exemplar(path, file_sha256(path), template, context))
+            exemplars.append(Exemplar(path, file_sha256(path), template, context, scene=scene))
         atomic_write_text(folder / name / ACTION_FILE,
                           action_toml(name, action.description, exemplars, domain=MINI_RENDER))
     atomic_write_text(folder / BENCHMARK_FILE, tomli_w.dumps({

@@ -234,7 +234,7 @@ def held_in_action(name: str, folder: Path) -> Action:
         path = folder / f"{name}-{index}.png"
         with atomic_path(path) as temp:  # as the benchmark's exemplars: never a half-written image
             Image.fromarray(render(spec).image).save(temp, format="PNG")
-        exemplars.append(Exemplar(path, file_sha256(path), *exemplar_captions(colour, scene)))
+        exemplars.append(Exemplar(path, file_sha256(path), *exemplar_captions(colour, scene), scene=scene))
     return Action(name, HELD_IN_ACTIONS[name][0], tuple(exemplars), domain=MINI_RENDER)
 
 
