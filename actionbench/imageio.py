@@ -35,8 +35,8 @@ def open_rgb(path: str | Path) -> Image.Image:
                 upright = ImageOps.exif_transpose(image)
                 return to_rgb(upright)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ActionBenchError(f"image {path} is too large ({_one_line(error)})",
-                               f"downscale it below {MAX_PIXELS:,} pixels") from error
+        raise ActionBenchError(f"image {path} has more than {MAX_PIXELS:,} pixels (refused as a possible "
+                               "decompression bomb)", f"downscale it below {MAX_PIXELS:,} pixels") from error
     except UnidentifiedImageError as error:
         raise ActionBenchError(f"{path} is not an image file", "remove it or convert it to JPEG or PNG") from error
     except (OSError, SyntaxError, ValueError) as error:

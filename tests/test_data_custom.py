@@ -209,9 +209,9 @@ def _bad_file(folder: Path, kind: str) -> tuple[Path, str]:
         return path, f"image {path} cannot be read (Truncated File Read): the file is truncated or corrupt; replace it."
     if kind == "decompression bomb":
         path = folder / "huge.png"
-        Image.new("1", (10_000, 10_000)).save(path)  # 100 Mpx, 12 kB on disk
-        return path, (f"image {path} is too large (Image size (100000000 pixels) exceeds limit of 64000000 pixels, "
-                      "could be decompression bomb DOS attack.): downscale it below 64,000,000 pixels.")
+        Image.new("1", (12_000, 11_000)).save(path)  # 132 Mpx, 17 kB on disk: over PIL's own error limit (2x ours)
+        return path, (f"image {path} has more than 64,000,000 pixels (refused as a possible decompression bomb): "
+                      "downscale it below 64,000,000 pixels.")
     if kind == "duplicate":
         path = folder / "zz_copy.png"
         path.write_bytes((folder / "01.png").read_bytes())

@@ -121,8 +121,10 @@ def test_fetch_downloads_verifies_and_installs(tmp_path, home, monkeypatch, caps
 def test_fetch_to_another_folder_says_how_to_use_it(tmp_path, monkeypatch, capsys):
     archive = github_zip(shared_path("actionbench"), tmp_path / "archive.zip")
     monkeypatch.setenv("ACTIONBENCH_DATA_URL", archive.as_uri())
-    assert main(["data", "fetch", "--dest", str(tmp_path / "bench")]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == f"to use it: export ACTIONBENCH_DATA={tmp_path / 'bench'}"
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "fetch", "--dest", "bench"]) == 0  # relative: the line to paste must work from anywhere
+    assert capsys.readouterr().out.splitlines()[-1] == \
+        f"to use it: export ACTIONBENCH_DATA={(tmp_path / 'bench').resolve()}"
 
 
 def test_fetch_without_network_says_what_to_do_by_hand(home, monkeypatch, capsys):

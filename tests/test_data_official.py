@@ -159,3 +159,19 @@ def test_fetched_data_is_found_without_settings(home):
     shutil.copytree(data, home / "data" / "actionbench")  # where 'data fetch' puts it
     benchmark = load_official_benchmark()
     assert benchmark.root == home / "data" / "actionbench" and len(benchmark.actions) == 8
+
+
+def test_the_official_folder_given_as_a_benchmark_names_the_way_to_read_it(tmp_path):
+    """``--benchmark /path/to/actionbench`` (the data's folder, which has no benchmark.toml) said only
+    "unknown benchmark": the official data is read in place through $ACTIONBENCH_DATA."""
+    from actionbench.errors import ActionBenchError
+
+    data = shared_path("actionbench")
+    with pytest.raises(ActionBenchError) as error:
+        get_benchmark(str(data))
+    assert str(error.value) == (f"--benchmark {data} is a folder without benchmark.toml: it holds the official "
+                                f"ActionBench: set ACTIONBENCH_DATA={data.resolve()} and pass --benchmark actionbench.")
+    with pytest.raises(ActionBenchError) as error:
+        get_benchmark(str(tmp_path))
+    assert str(error.value).startswith(f"--benchmark {tmp_path} is a folder without benchmark.toml: give a folder "
+                                       "holding benchmark.toml (docs/data-format.md), or one of ")

@@ -40,7 +40,7 @@ def fetch_main(args: argparse.Namespace) -> int:
 
     print(fetch_official(Path(args.dest) if args.dest else None))
     if args.dest and Path(args.dest).expanduser().resolve() != data_dir("actionbench").resolve():
-        print(f"to use it: export ACTIONBENCH_DATA={Path(args.dest).expanduser()}")
+        print(f"to use it: export ACTIONBENCH_DATA={Path(args.dest).expanduser().resolve()}")  # works from any folder
     return 0
 
 

@@ -31,6 +31,16 @@ def custom_actions() -> dict[str, Action]:
             if not p.name.startswith(".") and (p / "action.toml").is_file()}
 
 
+def folder_fix(path: Path) -> str:
+    """What to do with a folder given as a benchmark that is not one: the official data is read in
+    place through its own benchmark name, not as a folder."""
+    from actionbench.data.official import DATA_ENV, looks_like_official
+
+    if looks_like_official(path):
+        return f"it holds the official ActionBench: set {DATA_ENV}={path.resolve()} and pass --benchmark actionbench"
+    return f"give a folder holding {BENCHMARK_FILE} (docs/data-format.md), or one of {', '.join(BENCHMARKS.names())}"
+
+
 def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:
     """Load a registered benchmark by name, or a benchmark folder by path; add the custom actions."""
     path = Path(name_or_path)
@@ -38,6 +48,8 @@ def get_benchmark(name_or_path: str, with_custom: bool = True) -> Benchmark:
         benchmark = load_benchmark(path)
     elif name_or_path in BENCHMARKS.names():
         benchmark = BENCHMARKS.get(name_or_path)()
+    elif path.is_dir():
+        raise ActionBenchError(f"--benchmark {name_or_path} is a folder without {BENCHMARK_FILE}", folder_fix(path))
     else:
         raise ActionBenchError(
             f"unknown benchmark '{name_or_path}'",
