@@ -33,7 +33,7 @@ class Exemplar:
     ActionBench's ``text.json`` format); ``context`` is what the photo shows besides the action (the
     person and the background, in words): ADI builds its action-different samples from it.
     ``scene`` names the place the photo shows as a label ("beach"), where the data knows it: the
-    leakage metric does not count a scene the prompt itself asks for as copied (``Subject.scene``).
+    leakage metric does not count a scene the prompt itself asks for as copied (``Protocol.subject_scenes``).
     """
 
     image_path: Path
