@@ -89,6 +89,12 @@ def write_error(path: Path, error: OSError, needed: int | None = None) -> Action
     return ActionBenchError(write_problem(path, error, needed), fix)
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: what a write to ``path`` would create its folders in,
+    so a file standing where a folder must be is found before any work starts."""
+    return next(folder for folder in (path, *path.absolute().parents) if folder.exists())
+
+
 def resolve_under(path: Path, folder: Path) -> tuple[Path, bool]:
     """``path`` with every link followed, and whether it stays under ``folder`` (itself resolved, so a
     folder reached through a link, such as ``runs/latest``, still counts as itself)."""

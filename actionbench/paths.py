@@ -7,7 +7,9 @@ from pathlib import Path
 
 
 def home() -> Path:
-    return Path(os.environ.get("ACTIONBENCH_HOME", Path.home() / ".actionbench")).expanduser()
+    """An empty ``ACTIONBENCH_HOME`` counts as unset, as ``ACTIONBENCH_DATA`` does (``data.official``):
+    read as a path it would be the working directory, and the suite would write its caches there."""
+    return Path(os.environ.get("ACTIONBENCH_HOME") or Path.home() / ".actionbench").expanduser()
 
 
 def cache_dir(*parts: str) -> Path:

@@ -23,7 +23,7 @@ def test_render_writes_a_contact_sheet(tmp_path, capsys):
 
 def test_train_refuses_a_non_positive_step_count(capsys):
     assert main(["mini", "train", "--component", "judge", "--steps", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "actionbench: error: --steps is 0: give a positive number."
+    assert capsys.readouterr().err.strip() == "actionbench: error: --steps is 0: give a whole number >= 1."
 
 
 def test_train_starts_from_exported_weights_for_keypoints_and_unet_only(tmp_path, capsys):

@@ -11,12 +11,21 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
+from actionbench.ranges import AT_LEAST_ONE, POSITIVE, Range
+from actionbench.seeding import check_seeds
 
 COMPONENTS = ("vae", "unet", "clip", "keypoints", "judge")
+QUALITY_CHECKS = ("scorers", "base", "held-out", "legibility")
+# each subcommand's numeric flags and their ranges, checked before any work (--seed: check_seeds)
+TRAIN_RANGES = {"steps": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "lr": POSITIVE, "minutes": POSITIVE,
+                "threads": AT_LEAST_ONE}
+RENDER_RANGES = {"count": AT_LEAST_ONE}
+QUALITY_RANGES = {"images": AT_LEAST_ONE, "threads": AT_LEAST_ONE}
 
 
 @dataclass(frozen=True)
@@ -65,13 +74,26 @@ def add_parser(subparsers) -> None:
     quality.add_argument("--images", type=int, default=200, help="generated images per check (default: 200)")
     quality.add_argument("--seed", type=int, default=0)
     quality.add_argument("--threads", type=int)
-    quality.add_argument("--skip", default="", help="comma-separated checks to skip (scorers, base, held-out, legibility)")
+    quality.add_argument("--skip", default="", help=f"comma-separated checks to skip ({', '.join(QUALITY_CHECKS)})")
     quality.set_defaults(func=quality_main)
+
+
+def check_flags(args: argparse.Namespace, ranges: dict[str, Range]) -> None:
+    """Refuse, in one line naming the flag, a value outside its range (nan and infinity included); a
+    flag left out (None) takes its default and is not checked."""
+    for name, allowed in ranges.items():
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and allowed.holds(value)):
+            infinite = "" if math.isfinite(value) else ", not a finite number"
+            raise ActionBenchError(f"--{name.replace('_', '-')} is {value}{infinite}",
+                                   f"give {allowed.phrase(isinstance(value, int))}")
+    check_seeds([args.seed], "--seed")
 
 
 def render_main(args: argparse.Namespace) -> int:
     from actionbench.mini.sheet import contact_sheet
 
+    check_flags(args, RENDER_RANGES)
     path = contact_sheet(Path(args.out), args.count, args.seed)
     print(f"contact sheet: {path}")
     return 0
@@ -87,6 +109,9 @@ def _module(component: str):
 def train_main(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from actionbench.mini.train.loop import check_workdir, default_workdir
+
+    check_flags(args, TRAIN_RANGES)
     module = _module(args.component)
     overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "minutes", "threads", "init", "device")
                  if getattr(args, k) is not None}
@@ -99,11 +124,10 @@ def train_main(args: argparse.Namespace) -> int:
                                f"give a folder written by export, e.g. actionbench/mini/weights/{init.shipped}")
     if "device" in overrides:
         check_device(args.component, overrides["device"])
-    for key in ("steps", "batch_size"):
-        if key in overrides and overrides[key] <= 0:
-            raise ActionBenchError(f"--{key.replace('_', '-')} is {overrides[key]}", "give a positive number")
     settings = dataclasses.replace(module.DEFAULTS, seed=args.seed, **overrides)
-    workdir = module.train(settings, Path(args.workdir) if args.workdir else None)
+    workdir = Path(args.workdir) if args.workdir else default_workdir(args.component)
+    check_workdir(workdir, args.component, settings)
+    workdir = module.train(settings, workdir)
     print(f"work folder: {workdir}")
     return 0
 
@@ -126,14 +150,22 @@ def check_device(component: str, device: str) -> None:
 def export_main(args: argparse.Namespace) -> int:
     from actionbench.mini.train.export import export_all
 
-    for line in export_all([c.strip() for c in args.components.split(",") if c.strip()],
-                           Path(args.train_root) if args.train_root else None):
+    components = [c.strip() for c in args.components.split(",") if c.strip()]
+    if not components:
+        raise ActionBenchError(f"--components {args.components!r} names no component",
+                               f"give one or more of {', '.join(COMPONENTS)}, comma-separated (or leave it out for all)")
+    for line in export_all(components, Path(args.train_root) if args.train_root else None):
         print(line)
     return 0
 
 
 def quality_main(args: argparse.Namespace) -> int:
+    check_flags(args, QUALITY_RANGES)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = sorted(skip - set(QUALITY_CHECKS))
+    if unknown:
+        raise ActionBenchError(f"--skip names an unknown check '{unknown[0]}'",
+                               f"choose from {', '.join(QUALITY_CHECKS)}")
     from actionbench.mini.quality import run_quality
 
-    return run_quality(images=args.images, seed=args.seed, threads=args.threads,
-                       skip={s.strip() for s in args.skip.split(",") if s.strip()})
+    return run_quality(images=args.images, seed=args.seed, threads=args.threads, skip=skip)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from actionbench.cli.score import add_settings_argument, scorers_and_settings
+from actionbench.errors import ActionBenchError
+from actionbench.fileio import nearest_existing
 
 
 def add_parser(subparsers) -> None:
@@ -37,11 +39,14 @@ def main(args: argparse.Namespace) -> int:
     from actionbench.data.domains import foreign_actions, left_out_notice
     from actionbench.fileio import atomic_write_json
     from actionbench.metrics.judge_validation import judge_settings_from, validate_judge
-    from actionbench.plan import resolve_device
+    from actionbench.plan import check_exemplars_readable, resolve_device
 
     started = time.perf_counter()
+    check_json_path(args.json)
     benchmark = get_benchmark(args.benchmark)
     actions = resolve_actions(benchmark, args.actions)
+    for action in actions:  # as `run` does: a figure computed without a damaged exemplar would mislead
+        check_exemplars_readable(action)
     if args.actions.strip() == "all":
         for action in foreign_actions(benchmark):
             print(f"actionbench: note: {left_out_notice(action, benchmark)}", file=sys.stderr)
@@ -59,10 +64,25 @@ def main(args: argparse.Namespace) -> int:
         print("")
         print(truth_report(truth))
         figures["world_truth"] = [level.to_json() for level in truth]
-    if args.json:
+    if args.json is not None:
         atomic_write_json(Path(args.json), figures)
         print(f"figures written to {args.json}")
     return 0
+
+
+def check_json_path(text: str | None) -> None:
+    """``--json``'s file can be written, checked before the minutes of judging that precede it."""
+    if text is None:
+        return
+    path = Path(text)
+    if not text.strip():
+        raise ActionBenchError("--json is empty", "give a file to write the figures to, e.g. --json judge.json")
+    if path.is_dir():
+        raise ActionBenchError(f"--json {text} is a folder", f"give a file, e.g. --json {path / 'judge.json'}")
+    existing = nearest_existing(path.parent)
+    if not existing.is_dir():
+        raise ActionBenchError(f"--json {text} is inside {existing}, which is a file, not a folder",
+                               "give a path in a folder")
 
 
 def report(result, seconds: float) -> str:

@@ -19,7 +19,7 @@ from actionbench.data.folder import ACTION_FILE, action_toml, load_action
 from actionbench.data.model import PHOTO, Action, Exemplar
 from actionbench.data.official import official_action_names
 from actionbench.errors import ActionBenchError
-from actionbench.fileio import atomic_write_text, file_sha256
+from actionbench.fileio import atomic_write_text, file_sha256, nearest_existing
 from actionbench.imageio import IMAGE_SUFFIXES, open_rgb
 from actionbench.names import NAME_PATTERN, NAME_RULE, RESERVED_NAMES  # the one rule for names
 from actionbench.paths import custom_actions_dir
@@ -82,7 +82,11 @@ def check_images(folder: Path) -> list[CheckedImage]:
             raise ActionBenchError(f"{path} is not an image file", f"remove it from {folder}, or convert it to JPEG or PNG")
     if not entries:
         raise ActionBenchError(f"image folder {folder} holds no images", "put the exemplar photos (JPEG or PNG) in it")
-    templates = read_text_json(folder / TEXT_JSON) if (folder / TEXT_JSON).is_file() else {}
+    sidecar = folder / TEXT_JSON
+    if sidecar.is_dir():  # not a sidecar: its captions would be silently dropped
+        raise ActionBenchError(f"{sidecar} is a folder, not a file",
+                               f"remove or rename it; {TEXT_JSON} is a file mapping photos to captions (docs/data-format.md)")
+    templates = read_text_json(sidecar) if sidecar.is_file() else {}
     unknown = sorted(set(templates) - {p.name for p in entries})
     if unknown:
         raise ActionBenchError(f"{folder / TEXT_JSON} names {unknown[0]}, which is not an image in {folder}",
@@ -112,6 +116,10 @@ def add_action(name: str, images: str | Path, description: str | None, mirror_in
     name = check_name(name)
     description = check_description(name, description)
     root = Path(root) if root else custom_actions_dir()
+    blocking = nearest_existing(root)
+    if not blocking.is_dir():
+        raise ActionBenchError(f"{blocking} is a file, not a folder",
+                               f"move or remove it; added actions are kept in the folder {root}")
     target = root / name
     other = same_name_by_case(name, root)
     if other is not None:

@@ -50,6 +50,14 @@ def _present_files(root: Path) -> set[str]:
     return files
 
 
+def _digest(path: Path) -> str | None:
+    """The file's SHA-256, or None when it cannot be read (a link to nowhere, no permission): missing."""
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
 def verify_copy(root: str | Path, expected: dict[str, str] | None = None) -> VerifyResult:
     """Compare ``root`` with ``expected`` (``{relative path: sha256}``, default: the official data)."""
     root = Path(root)
@@ -59,11 +67,12 @@ def verify_copy(root: str | Path, expected: dict[str, str] | None = None) -> Ver
     present = _present_files(root)
     result = VerifyResult(root=root)
     for relative, digest in sorted(expected.items()):
-        if relative not in present:
+        actual = _digest(root / relative) if relative in present else None
+        if actual is None:
             result.missing.append(relative)
             continue
         result.checked += 1
-        if file_sha256(root / relative) != digest:
+        if actual != digest:
             result.altered.append(relative)
     result.extra = sorted(p for p in present - set(expected) if p not in DOCUMENT_FILES)
     return result

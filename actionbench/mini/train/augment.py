@@ -18,32 +18,64 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from actionbench.mini.datasets import Dataset, load_or_render
+from actionbench.fileio import atomic_path, file_sha256
+from actionbench.mini.datasets import Dataset, dataset_path, load_or_render
 from actionbench.mini.train.loop import default_workdir, to_unit_range
+from actionbench.paths import cache_dir
 
 SCORER_COUNT = 40_000  # renders the scorers (CLIP, keypoints, judge) train on, the same rows for all
 EVAL_COUNT = 2_000
 NO_FIGURE_FRACTION = 0.15  # rows of a keypoint batch replaced by an image that shows no figure
 
 
-def scorer_data(workdir: Path) -> tuple[Dataset, Dataset, np.ndarray | None]:
+def scorer_data() -> tuple[Dataset, Dataset, np.ndarray | None]:
     """The scorers' training renders, evaluation renders and the training renders' VAE
-    reconstructions (computed once, shared beside the scorers' work folders)."""
+    reconstructions (computed once per autoencoder, shared by the three scorers' trainings)."""
     data = load_or_render("scorer", SCORER_COUNT)
     evaluation = load_or_render("eval", EVAL_COUNT)
-    return data, evaluation, vae_reconstructions(data.images, workdir.parent / "scorer-recon.npy")
+    return data, evaluation, vae_reconstructions(data.images, dataset_path("scorer", SCORER_COUNT).stem)
+
+
+def scorer_vae_dir(vae_dir: Path | None = None) -> Path | None:
+    """The autoencoder the reconstructions come from: the one trained here, else the shipped one (the
+    same, in fp16); None without either."""
+    for folder in (Path(vae_dir or default_workdir("vae") / "export"), shipped_vae_dir()):
+        if (folder / "config.json").is_file():
+            return folder
+    return None
+
+
+def reconstruction_cache(dataset: str, vae_dir: Path) -> Path:
+    """Where the reconstructions are kept: in the suite's cache, like the renders they are made from
+    (``datasets.dataset_path``), not beside a ``--workdir`` (whose parent is the user's folder); named by
+    the dataset and the autoencoder's weights, so a retrained autoencoder never reuses another's."""
+    weights = file_sha256(vae_dir / "diffusion_pytorch_model.safetensors")[:12]
+    return cache_dir("mini", "recon") / f"{dataset}-vae-{weights}.npy"
+
+
+def load_reconstructions(cache: Path, images: np.ndarray) -> np.ndarray | None:
+    """The cached reconstructions of ``images``, or None when the file is absent, unreadable or not
+    uint8 images of their shape (damaged, or put there by hand): they are then recomputed, not trusted."""
+    try:
+        cached = np.load(cache, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if not isinstance(cached, np.ndarray) or cached.shape != images.shape or cached.dtype != np.uint8:
+        return None
+    return cached
 
 
 @torch.no_grad()
-def vae_reconstructions(images: np.ndarray, cache: Path, vae_dir: Path | None = None) -> np.ndarray | None:
-    """The exported autoencoder's reconstructions of ``images`` (uint8), cached; None without a VAE."""
-    if cache.is_file():
-        return np.load(cache)
-    vae_dir = Path(vae_dir or default_workdir("vae") / "export")
-    if not (vae_dir / "config.json").is_file():
-        vae_dir = shipped_vae_dir()  # no VAE trained here: the shipped one (the same, in fp16)
-    if not (vae_dir / "config.json").is_file():
+def vae_reconstructions(images: np.ndarray, dataset: str, vae_dir: Path | None = None) -> np.ndarray | None:
+    """The autoencoder's reconstructions of ``images`` (uint8, the rows of ``dataset``), cached; None
+    without a VAE."""
+    vae_dir = scorer_vae_dir(vae_dir)
+    if vae_dir is None:
         return None
+    cache = reconstruction_cache(dataset, vae_dir)
+    cached = load_reconstructions(cache, images)
+    if cached is not None:
+        return cached
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(vae_dir).eval()
@@ -52,8 +84,8 @@ def vae_reconstructions(images: np.ndarray, cache: Path, vae_dir: Path | None = 
         pixels = to_unit_range(images[start:start + 512])
         decoded = vae.decode(vae.encode(pixels).latent_dist.sample()).sample
         out[start:start + 512] = ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(cache, out)
+    with atomic_path(cache, needed=out.nbytes) as temp, open(temp, "wb") as handle:
+        np.save(handle, out)  # a handle: np.save would add ".npy" to the temporary file's name
     return out
 
 

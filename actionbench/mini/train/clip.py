@@ -62,7 +62,7 @@ def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Pa
     from actionbench.mini.clip import create_model
 
     workdir = Path(workdir or default_workdir("clip"))
-    data, evaluation, recon = scorer_data(workdir)
+    data, evaluation, recon = scorer_data()
     torch.manual_seed(settings.seed)
     model, preprocess, tokenizer = create_model("none")
     trainer = Trainer(workdir, {"clip": model}, settings)

@@ -19,7 +19,7 @@ NET_CONFIG = {"width": 24}  # 0.04 GFLOP an image (width 16, 1500 steps: species
 
 def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Path:
     workdir = Path(workdir or default_workdir("judge"))
-    data, evaluation, recon = scorer_data(workdir)
+    data, evaluation, recon = scorer_data()
     figure = data.figure
     labels = {"species": data.species, "colour": data.colour, "scene": data.scene}
     torch.manual_seed(settings.seed)

@@ -51,7 +51,7 @@ def visible_targets(joints: np.ndarray, size: int = 32) -> np.ndarray:
 
 def train(settings: TrainSettings = DEFAULTS, workdir: Path | None = None) -> Path:
     workdir = Path(workdir or default_workdir("keypoints"))
-    data, evaluation, recon = scorer_data(workdir)
+    data, evaluation, recon = scorer_data()
     present = data.figure
     visible = visible_targets(data.joints)
     joints = np.nan_to_num(data.joints)

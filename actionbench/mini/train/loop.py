@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +14,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from actionbench.fileio import atomic_write_bytes
+from actionbench.errors import ActionBenchError
+from actionbench.fileio import atomic_write_bytes, nearest_existing
 from actionbench.paths import cache_dir
 
 CHECKPOINT = "checkpoint.pt"
+# the modules each component's checkpoint holds, so a work folder names the training it belongs to
+CHECKPOINT_MODULES = {"vae": {"vae"}, "unet": {"unet", "text_encoder"}, "clip": {"clip"}, "keypoints": {"net"},
+                      "judge": {"judge"}}
+RESUMED_AS_TRAINED = ("batch_size", "lr", "seed", "init")  # recorded in a checkpoint; a resume must repeat them
+DAMAGED = (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError)  # what torch.load raises for them
 
 
 def default_workdir(component: str) -> Path:
@@ -141,6 +148,7 @@ class Trainer:
 
     def save(self) -> None:
         state = {"step": self.step, "history": self.history, "optimizer": self.optimizer.state_dict(),
+                 "settings": recorded_settings(self.settings),
                  "modules": {k: m.state_dict() for k, m in self.modules.items()},
                  "ema": {k: m.state_dict() for k, m in self.ema.items()}}
         buffer = io.BytesIO()
@@ -152,7 +160,7 @@ class Trainer:
         path = self.workdir / CHECKPOINT
         if not path.is_file():
             return
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(path)
         for key, module in self.modules.items():
             module.load_state_dict(state["modules"][key])
         for key, module in self.ema.items():
@@ -168,6 +176,59 @@ class Trainer:
         print(line, flush=True)
         with open(self.workdir / "log.txt", "a") as handle:
             handle.write(line + "\n")
+
+
+def recorded_settings(settings: TrainSettings) -> dict:
+    """What a checkpoint records of its settings, so a resume with other ones is caught (``check_workdir``)."""
+    return {name: getattr(settings, name) for name in ("steps", *RESUMED_AS_TRAINED)}
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents; a damaged one (cut short, or another file under its name) is one line
+    naming it rather than torch's traceback."""
+    fix = "delete it to start this training afresh, or give a new --workdir"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except DAMAGED as error:
+        reason = " ".join(str(error).split(". ")[0].split())
+        raise ActionBenchError(f"{path} cannot be read ({reason})", fix) from error
+    if not isinstance(state, dict) or not isinstance(state.get("modules"), dict):
+        raise ActionBenchError(f"{path} is not a checkpoint of a mini training", fix)
+    return state
+
+
+def check_workdir(workdir: Path, component: str, settings: TrainSettings) -> None:
+    """Refuse, before any data is made, a work folder this training cannot resume: a file, another
+    component's checkpoint, a damaged one, or one trained with another batch size, learning rate, seed
+    or --init (resuming would mix two trainings). A larger --steps extends a training (the cosine
+    schedule is stretched to the new end from the step reached) and is allowed; fewer steps are not.
+    --minutes, --threads and --device only say how this session runs. Checkpoints written before the
+    settings were recorded resume with the settings given."""
+    existing = nearest_existing(workdir)
+    if not existing.is_dir():
+        raise ActionBenchError(f"--workdir {workdir}: {existing} is a file, not a folder",
+                               "give a new folder or this component's work folder")
+    path = workdir / CHECKPOINT
+    if not path.exists():
+        return
+    state = read_checkpoint(path)
+    found = next((name for name, modules in CHECKPOINT_MODULES.items() if modules == set(state["modules"])), None)
+    if found != component:
+        raise ActionBenchError(f"{path} is a checkpoint of the {found or 'unknown'} training, not of {component}",
+                               f"give --component {component} a new --workdir")
+    changed = changed_settings(state.get("settings", {}), recorded_settings(settings))
+    if changed:
+        raise ActionBenchError(f"{path} was trained with other settings ({changed})",
+                               "re-run with its settings to resume it, or give a new --workdir")
+
+
+def changed_settings(old: dict, new: dict) -> str:
+    """``--lr 0.002 -> 0.001, ...`` for the recorded settings a resume would change ("" for none)."""
+    changes = [f"--{name.replace('_', '-')} {old[name]} -> {new[name]}" for name in RESUMED_AS_TRAINED
+               if name in old and old[name] != new[name]]
+    if new["steps"] < old.get("steps", new["steps"]):
+        changes.insert(0, f"--steps {old['steps']} -> {new['steps']}")
+    return ", ".join(changes)
 
 
 def to_unit_range(images: np.ndarray) -> torch.Tensor:
