@@ -197,10 +197,48 @@ def test_json_nested_too_deeply_gets_400_not_a_dropped_connection(server, body):
     assert len(body) <= 16 * 1024
     status, answer = raw_post(server, body)
     if body.startswith(b"{"):  # parses, and is refused for what it holds
-        assert (status, answer["error"][:15]) == (400, "unknown image '")
+        assert (status, answer["error"]) == (400, "the image id is a list, not text: send image as a JSON string.")
     else:
         assert (status, answer) == (400, {"error": "the answer is nested too deeply"})
     assert request(server, under_token(server, "api/state?rater=ana"))[0] == 200  # and the server goes on
+
+
+@pytest.mark.parametrize("rater", [None, 123, {"a": 1}, ["ana"], float("nan"), True],
+                         ids=["null", "number", "object", "list", "nan", "bool"])
+def test_a_rater_that_is_not_a_json_string_is_refused(server, rater):
+    """They were turned into text ("None", "123", "['ana']") and saved under that name."""
+    image = json.loads(request(server, under_token(server, "api/state?rater=ana"))[2])["item"]["id"]
+    body = json.dumps({"rater": rater, "image": image, "action": "yes", "subject": "no"}).encode()
+    status, answer = raw_post(server, body)
+    kind = {type(None): "null", int: "a number", float: "a number", dict: "an object", list: "a list",
+            bool: "true or false"}[type(rater)]
+    assert (status, answer) == (400, {"error": f"the rater name is {kind}, not text: send rater as a JSON string."})
+    saved = {j.rater for j in RatingsStore(server.study.run_dir).judgements()}
+    assert not {"None", "123", "{'a': 1}", "['ana']", "nan", "True"} & saved
+
+
+@pytest.mark.parametrize("rater", [b'"bad\\ud800"', b'"bad\xff"', b'"bad\xed\xa0\x80"'],
+                         ids=["escaped-surrogate", "not-utf8", "utf8-encoded-surrogate"])
+def test_a_rater_name_that_is_not_valid_text_is_refused_as_such(server, rater):
+    """A lone surrogate parsed, then failed to encode when saved; bytes that are not UTF-8 failed to decode:
+    both answered "the answer is not JSON"."""
+    image = json.loads(request(server, under_token(server, "api/state?rater=ana"))[2])["item"]["id"]
+    body = b'{"rater": %s, "image": "%s", "action": "yes", "subject": "no"}' % (rater, image.encode())
+    assert raw_post(server, body) == (400, {"error": "the rater name is not valid text (it holds bytes that are not "
+                                                     "UTF-8): type the name again as UTF-8 text."})
+
+
+def test_an_answer_that_cannot_be_written_gets_500_with_the_reason(server, capsys):
+    """A folder where the rater's file should be (as a full disk would): a traceback and a dropped connection."""
+    (server.study.run_dir / "ratings" / "zzz.jsonl").mkdir()
+    image = json.loads(request(server, under_token(server, "api/state?rater=zzz"))[2])["item"]["id"]
+    body = json.dumps({"rater": "zzz", "image": image, "action": "yes", "subject": "no"}).encode()
+    assert raw_post(server, body) == (500, {"error": "your answer was not saved (Is a directory writing "
+                                                     "ratings/zzz.jsonl): tell whoever runs the study."})
+    assert capsys.readouterr().err.startswith(
+        f"actionbench: error: cannot write {server.study.run_dir / 'ratings' / 'zzz.jsonl'} (Is a directory; ")
+    assert request(server, under_token(server, "api/state?rater=zzz"))[0] == 200  # and the server goes on
+    (server.study.run_dir / "ratings" / "zzz.jsonl").rmdir()
 
 
 @pytest.fixture()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import re
 import shutil
 import threading
@@ -14,7 +16,7 @@ import pytest
 from actionbench.cli import main
 from actionbench.errors import ActionBenchError
 from actionbench.rating.csvio import export_ratings, import_ratings
-from actionbench.rating.store import Judgement, RatingsStore, check_rater, rater_file_name
+from actionbench.rating.store import Judgement, NotSaved, RatingsStore, check_rater, rater_file_name
 from actionbench.rating.study import load_study, open_study, ratings_dir
 from rating_helpers import METHODS, N_IMAGES, copy_run
 
@@ -116,15 +118,66 @@ def test_lines_are_appended_whole_and_the_latest_judgement_wins(fresh):
     assert store.latest()[("ana", "a1")].action == "no"
 
 
-def test_a_line_cut_short_by_a_kill_is_ignored_and_trimmed(fresh):
+def test_a_line_cut_short_by_a_kill_is_ignored_and_moved_aside_not_deleted(fresh):
     store = RatingsStore(fresh)
     store.append([judgement("a1")])
+    torn = '{"image": "a2", "rater": "ana", "answ'
     with open(store.path("ana"), "a") as handle:
-        handle.write('{"image": "a2", "rater": "ana", "answ')  # a write the kill interrupted
+        handle.write(torn)  # a write the kill interrupted
     assert [j.image for j in store.judgements()] == ["a1"]
     store.append([judgement("a3")])
     assert [j.image for j in store.judgements()] == ["a1", "a3"]
     assert store.path("ana").read_text().count("\n") == 2
+    assert (store.folder / "ana.jsonl.torn").read_text() == torn + "\n"  # its bytes are kept, beside the file
+
+
+def test_a_last_judgement_without_its_newline_is_read_and_kept(fresh):
+    """A whole judgement whose newline is missing (a file edited by hand, or copied) was ignored when read
+    and deleted at the next append."""
+    store = RatingsStore(fresh)
+    store.append([judgement("a1"), judgement("a2", action="no")])
+    path = store.path("ana")
+    path.write_text(path.read_text().rstrip("\n"))
+    assert [j.image for j in store.judgements()] == ["a1", "a2"]
+    assert store.latest()[("ana", "a2")].action == "no"
+    store.append([judgement("a3")])
+    assert [j.image for j in store.judgements()] == ["a1", "a2", "a3"]
+    assert path.read_text().count("\n") == 3 and not (store.folder / "ana.jsonl.torn").exists()
+
+
+def test_the_judgement_with_the_latest_time_wins_not_the_last_line(fresh):
+    store = RatingsStore(fresh)
+    newer = Judgement(image="a1", rater="ana", action="yes", subject="yes", time="2025-02-01T00:00:00.000Z")
+    older = Judgement(image="a1", rater="ana", action="no", subject="no", time="2025-01-01T00:00:00.000Z")
+    store.append([newer])
+    store.append([older])  # appended later, given earlier (an older export imported again)
+    assert store.latest()[("ana", "a1")] == newer
+    tie = Judgement(image="a1", rater="ana", action="skip", subject="no", time="2025-02-01T01:00:00+01:00")
+    store.append([tie])  # the same moment as ``newer``: the later line wins
+    assert store.latest()[("ana", "a1")] == tie
+
+
+def test_a_failed_append_undoes_every_file_it_wrote(fresh, monkeypatch):
+    """A disk that fills up between two raters' files: the first file is cut back, the second not left."""
+    store = RatingsStore(fresh)
+    store.append([judgement("a1")])
+    before = store.path("ana").read_bytes()
+    real_write, calls = os.write, []
+
+    def write(handle: int, data: bytes) -> int:
+        calls.append(handle)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(handle, data)
+
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(NotSaved) as error:
+        store.append([judgement("a2", rater="ana"), judgement("a2", rater="bob")])
+    monkeypatch.undo()
+    assert re.fullmatch(rf"out of space writing {re.escape(str(store.path('bob')))} \(No space left on device; "
+                        rf".* free\): nothing was saved: free space or make it a writable file, then try again\.",
+                        str(error.value))
+    assert store.path("ana").read_bytes() == before and not store.path("bob").exists()
 
 
 def test_a_corrupt_line_in_the_middle_is_an_error(fresh):
@@ -186,7 +239,7 @@ def test_import_accepts_common_spellings_and_export_round_trips(fresh, tmp_path)
     with pytest.raises(ActionBenchError, match="in.csv has 1 bad row"):
         import_ratings(study, source)  # the second row has no rater
     assert RatingsStore(fresh).judgements() == []  # all or nothing
-    imported = import_ratings(study, source, rater="bob")
+    imported = import_ratings(study, source, rater="bob").added
     assert [(j.image, j.rater, j.action, j.subject, j.source) for j in imported] == [
         (first, "ana", "yes", "no", "import:in.csv"), (second, "bob", "no", "skip", "import:in.csv")]
     exported = tmp_path / "out.csv"
@@ -218,7 +271,7 @@ def test_import_names_every_bad_row_on_its_own_line(fresh, tmp_path, capsys):
         "actionbench: ratings.csv line 5: subject_shown 'perhaps' is not yes, no or skip",
         "actionbench: ratings.csv line 5: no rater name given: pass --rater NAME (or add ?rater=NAME to the "
         "page's address).",
-        f"actionbench: error: {source} has 4 bad row(s), listed above; nothing was imported: fix them and import "
+        f"actionbench: error: {source} has 3 bad row(s), listed above; nothing was imported: fix them and import "
         f"again.",
     ]
     assert RatingsStore(fresh).judgements() == []
@@ -243,6 +296,119 @@ def test_import_refuses_files_it_cannot_use(fresh, tmp_path, capsys):
         f"actionbench: error: {tmp_path / 'absent.csv'} does not exist: pass the CSV file of ratings to import.")
 
 
+TIMED = ("image_id", "rater", "action_shown", "subject_shown", "time")
+
+
+def test_an_older_export_imported_again_does_not_override_newer_answers(fresh, tmp_path, capsys):
+    study = open_study(fresh)
+    ids = study.ids[:3]
+    new = write_csv(tmp_path / "new.csv", [(i, "ana", "yes", "yes", "2025-02-01T00:00:00Z") for i in ids], TIMED)
+    old = write_csv(tmp_path / "old.csv", [(i, "ana", "no", "no", "2025-01-01 00:00") for i in ids], TIMED)
+    assert main(["rate", str(fresh), "--import", str(new)]) == 0
+    capsys.readouterr()
+    assert main(["rate", str(fresh), "--import", str(old)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"imported 3 judgements by 1 rater(s) into {fresh / 'ratings'}; 0 already there\n"
+    assert err == ("actionbench: note: 3 imported judgement(s) are older than the rater's latest judgement of that "
+                   "image, which still counts (the latest time wins)\n")
+    latest = RatingsStore(fresh).latest()
+    assert {latest[("ana", i)].action for i in ids} == {"yes"}
+    assert {latest[("ana", i)].time for i in ids} == {"2025-02-01T00:00:00.000Z"}
+    exported = tmp_path / "export.csv"
+    export_ratings(study, exported)
+    with open(exported) as handle:
+        assert {row["action_shown"] for row in csv.DictReader(handle)} == {"yes"}
+
+
+def test_importing_a_file_twice_adds_nothing_the_second_time(fresh, tmp_path, capsys):
+    study = open_study(fresh)
+    ids = study.ids[:4]
+    timed = write_csv(tmp_path / "timed.csv", [(i, "ana", "yes", "no", "2025-01-31T12:00:00+01:00") for i in ids],
+                      TIMED)
+    untimed = write_csv(tmp_path / "untimed.csv", [(i, "bob", "no", "skip") for i in ids])
+    for source in (timed, untimed):
+        assert main(["rate", str(fresh), "--import", str(source)]) == 0
+    capsys.readouterr()
+    for source in (timed, untimed):
+        assert main(["rate", str(fresh), "--import", str(source)]) == 0
+        assert capsys.readouterr().out == f"imported 0 judgements by 0 rater(s) into {fresh / 'ratings'}; 4 already there\n"
+    assert len(RatingsStore(fresh).judgements()) == 8
+    exported = tmp_path / "export.csv"
+    export_ratings(study, exported)
+    assert main(["rate", str(fresh), "--import", str(exported)]) == 0  # an export is there already, too
+    assert capsys.readouterr().out.endswith("; 8 already there\n")
+    assert len(RatingsStore(fresh).judgements()) == 8
+
+
+def test_an_import_that_cannot_write_a_rater_file_writes_none(fresh, tmp_path, capsys):
+    """A folder where one rater's file should be: a traceback, after the other raters' lines were appended."""
+    study = open_study(fresh)
+    RatingsStore(fresh).append([judgement(study.ids[0], rater="zed")])
+    before = RatingsStore(fresh).path("zed").read_bytes()
+    (ratings_dir(fresh) / "zzz.jsonl").mkdir()
+    source = write_csv(tmp_path / "r.csv", [(study.ids[1], rater, "yes", "no") for rater in ("aaa", "zed", "zzz")])
+    assert main(["rate", str(fresh), "--import", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"actionbench: error: cannot write {re.escape(str(ratings_dir(fresh) / 'zzz.jsonl'))} "
+                        rf"\(Is a directory; .* free\): nothing was saved: free space or make it a writable file, "
+                        rf"then try again\.\n", err), err
+    assert not RatingsStore(fresh).path("aaa").exists()
+    assert RatingsStore(fresh).path("zed").read_bytes() == before
+
+
+def test_a_rater_name_that_is_not_text_is_refused_before_any_file_is_made(fresh, tmp_path, capsys):
+    study = open_study(fresh)
+    with pytest.raises(ActionBenchError) as error:
+        check_rater("bad\udcff")  # --rater $'bad\xff', as Python decodes it
+    assert str(error.value) == ("the rater name is not valid text (it holds bytes that are not UTF-8): type the "
+                                "name again as UTF-8 text.")
+    source = write_csv(tmp_path / "r.csv", [(study.ids[0], "yes", "no")], ("image_id", "action_shown", "subject_shown"))
+    assert main(["rate", str(fresh), "--import", str(source), "--rater", "bad\udcff"]) == 2
+    assert capsys.readouterr().err == f"actionbench: error: {error.value}\n"
+    assert sorted(p.name for p in ratings_dir(fresh).iterdir()) == [".study.lock", "study.json"]
+
+
+def test_import_takes_only_the_images_of_a_sampled_study(fresh, tmp_path, capsys):
+    """The page refuses images outside a sampled study; the import took any image of the run."""
+    study = open_study(fresh, per_cell=1)
+    outside = sorted(set(study.by_id) - set(study.ids))
+    assert len(outside) == 8
+    source = write_csv(tmp_path / "r.csv", [(i, "ana", "yes", "no") for i in [study.ids[0], *outside]])
+    assert main(["rate", str(fresh), "--import", str(source)]) == 2
+    assert capsys.readouterr().err == (
+        f"actionbench: error: {source} rates 8 image(s) of the run that are not in its rating study ({outside[0]}, "
+        f"{outside[1]}, {outside[2]} and 5 more): import only the study's 8 images (the rows of the ratings.csv "
+        f"that --export-study wrote).\n")
+    assert RatingsStore(fresh).judgements() == []
+
+
+def test_import_refuses_a_column_twice_and_times_that_are_not_iso_8601(fresh, tmp_path, capsys):
+    study = open_study(fresh)
+    twice = write_csv(tmp_path / "twice.csv", [(study.ids[0], "ana", "yes", "no", "feedbeef0000")],
+                      ("image_id", "rater", "action_shown", "subject_shown", "image_id"))
+    assert main(["rate", str(fresh), "--import", str(twice)]) == 2
+    assert capsys.readouterr().err == (f"actionbench: error: {twice} has the column(s) image_id more than once: keep "
+                                       f"one column of each name.\n")
+    times = write_csv(tmp_path / "times.csv", [(study.ids[0], "ana", "yes", "no", "yesterday"),
+                                               (study.ids[1], "ana", "yes", "no", "2025-01-31")], TIMED)
+    assert main(["rate", str(fresh), "--import", str(times)]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "actionbench: times.csv line 2: time 'yesterday' is not an ISO 8601 time (such as 2025-01-31T12:00:00Z)")
+    assert RatingsStore(fresh).judgements() == []
+
+
+def test_a_file_of_many_bad_rows_lists_the_first_few(fresh, tmp_path, capsys):
+    open_study(fresh)
+    source = write_csv(tmp_path / "bad.csv", [("feedbeef0000", "ana", "yes", "no")] * 500)
+    assert main(["rate", str(fresh), "--import", str(source)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 22
+    assert err[0] == "actionbench: bad.csv line 2: unknown image_id 'feedbeef0000' (not an image of this run)"
+    assert err[-2:] == ["actionbench: and 480 more",
+                        f"actionbench: error: {source} has 500 bad row(s), the first 20 problems listed above; "
+                        f"nothing was imported: fix them and import again."]
+
+
 def test_export_study_writes_a_blinded_task_that_imports_back(fresh, tmp_path, capsys):
     folder = tmp_path / "task"
     assert main(["rate", str(fresh), "--export-study", str(folder), "--per-cell", "1"]) == 0
@@ -265,7 +431,7 @@ def test_export_study_writes_a_blinded_task_that_imports_back(fresh, tmp_path, c
     filled = write_csv(tmp_path / "filled.csv", [list(r.values()) for r in template], columns=list(template[0]))
     capsys.readouterr()
     assert main(["rate", str(fresh), "--import", str(filled)]) == 0
-    assert capsys.readouterr().out.strip() == f"imported 8 judgements by 1 rater(s) into {fresh / 'ratings'}"
+    assert capsys.readouterr().out.strip() == f"imported 8 judgements by 1 rater(s) into {fresh / 'ratings'}; 0 already there"
     assert len(RatingsStore(fresh).judgements("crowd-7")) == 8
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from actionbench.csvcells import RAW_CSV_HELP
+
+if TYPE_CHECKING:
+    from actionbench.rating.csvio import Imported
 
 DEFAULT_RUN = "runs/latest"
 
@@ -67,13 +71,12 @@ def main(args: argparse.Namespace) -> int:
         from actionbench.rating.csvio import ImportProblems, import_ratings
 
         try:
-            judgements = import_ratings(_existing_study(run_dir), Path(args.import_csv), args.rater)
+            imported = import_ratings(_existing_study(run_dir), Path(args.import_csv), args.rater)
         except ImportProblems as problems:
             for line in problems.lines:
                 print(f"actionbench: {line}", file=sys.stderr)
             raise
-        raters = sorted({j.rater for j in judgements})
-        print(f"imported {len(judgements)} judgements by {len(raters)} rater(s) into {run_dir / 'ratings'}")
+        _print_import(imported, run_dir)
         return 0
     if args.export_study:
         from actionbench.rating.csvio import check_study_folder, export_study
@@ -86,6 +89,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"items: {items}; fill in {items.with_name('ratings.csv')} and import it with --import")
         return 0
     return serve(run_dir, args)
+
+
+def _print_import(imported: Imported, run_dir: Path) -> None:
+    """How many rows were added and how many were there already (a file imported twice adds nothing)."""
+    raters = len({j.rater for j in imported.added})
+    print(f"imported {len(imported.added)} judgements by {raters} rater(s) into {run_dir / 'ratings'}; "
+          f"{imported.already} already there")
+    if imported.older:
+        print(f"actionbench: note: {imported.older} imported judgement(s) are older than the rater's latest "
+              f"judgement of that image, which still counts (the latest time wins)", file=sys.stderr)
 
 
 def serve(run_dir: Path, args: argparse.Namespace) -> int:

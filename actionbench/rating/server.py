@@ -8,7 +8,8 @@ exemplar addresses and the subject in words, and the script puts every string in
 no metadata), and only from inside the run directory (a symlink that leads out is refused). Errors
 the page can see are blinded: an unreadable image is named by its blind id, never by its path
 (which holds the method and action). A strict Content-Security-Policy admits the page's own script
-and nothing else. Malformed requests (JSON nested too deep included) get 400, never a dropped connection.
+and nothing else. Malformed requests (JSON nested too deep included) get 400, never a dropped connection;
+an answer that cannot be written (a full disk) gets 500 with the reason, and the full line goes to the terminal.
 
 Routes under ``/<token>/``: the page, ``page.js``, ``page.css``, ``api/state?rater=NAME`` (GET: the
 rater's progress and next image), ``api/answer`` (POST JSON {rater, image, action, subject}: saved
@@ -22,6 +23,7 @@ import hmac
 import io
 import json
 import secrets
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 from actionbench.errors import ActionBenchError
 from actionbench.rating.exemplars import exemplar_paths
 from actionbench.rating.images import EXEMPLAR_PX, OutsideRun, png_bytes
-from actionbench.rating.store import Judgement, RatingsStore, check_answer, check_rater, now
+from actionbench.rating.store import Judgement, NotSaved, RatingsStore, check_answer, check_rater, now
 from actionbench.rating.study import Study, opaque_id, open_study
 
 HOST = "127.0.0.1"  # loopback only: the page is for the person at this machine
@@ -77,16 +79,42 @@ class RatingApp:
                 "exemplars": [f"exemplar/{e}" for e in self.exemplar_ids.get(image.action, [])]}
 
     def answer(self, payload: Any) -> dict[str, Any]:
+        """Save one judgement (``NotSaved`` when it cannot be written) and return the rater's next state."""
         if not isinstance(payload, dict):
             raise ActionBenchError("the answer is not a JSON object", "send {rater, image, action, subject}")
-        rater = check_rater(str(payload.get("rater", "")))
-        image = str(payload.get("image", ""))
+        rater = check_rater(_text(payload, "rater", "the rater name"))
+        image = _text(payload, "image", "the image id")
         if image not in self.study_ids:
             raise ActionBenchError(f"unknown image {image[:40]!r}", "reload the page")
         action = check_answer("action", payload.get("action"))
         subject = check_answer("subject", payload.get("subject"))
         self.store.append([Judgement(image=image, rater=rater, action=action, subject=subject, time=now())])
         return self.state(rater)
+
+
+def _text(payload: dict[str, Any], field: str, what: str) -> str:
+    """A field that must be a JSON string: null, a number or a list is refused, never turned into a name."""
+    value = payload.get(field, "")
+    if not isinstance(value, str):
+        raise ActionBenchError(f"{what} is {_json_kind(value)}, not text", f"send {field} as a JSON string")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "an object" if isinstance(value, dict) else "a list"
+
+
+def not_saved_message(error: NotSaved) -> str:
+    """What the page shows when an answer cannot be written: the reason and the rater's own file only
+    (the run's path stays on the terminal)."""
+    return (f"your answer was not saved ({error.reason} writing ratings/{error.path.name}): tell whoever runs "
+            f"the study.")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -161,6 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(HTTPStatus.NOT_FOUND, "not found")
         except ActionBenchError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
+        except OSError as error:  # a ratings file that cannot be read: an answer, not a dropped connection
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"the ratings cannot be read ({error.strerror or error}): "
+                                                          f"tell whoever runs the study.")
 
     do_HEAD = do_GET
 
@@ -195,13 +226,24 @@ class _Handler(BaseHTTPRequestHandler):
         if not 0 < length <= MAX_BODY:
             self._error(HTTPStatus.BAD_REQUEST, "bad request body")
             return
-        try:
-            payload = json.loads(self.rfile.read(length).decode("utf-8"))
-            self._json(HTTPStatus.OK, self.server.app.answer(payload))
-        except (ValueError, UnicodeDecodeError):
+        try:  # bytes that are not UTF-8 inside a string reach check_rater as such ("not valid text")
+            payload = json.loads(self.rfile.read(length).decode("utf-8", errors="surrogateescape"))
+        except ValueError:
             self._error(HTTPStatus.BAD_REQUEST, "the answer is not JSON")
-        except RecursionError:  # "[[[[..." parses (or prints) only as deep as Python's stack goes
+            return
+        except RecursionError:  # "[[[[..." parses only as deep as Python's stack goes
             self._error(HTTPStatus.BAD_REQUEST, "the answer is nested too deeply")
+            return
+        self._answer(payload)
+
+    def _answer(self, payload: Any) -> None:
+        try:
+            self._json(HTTPStatus.OK, self.server.app.answer(payload))
+        except RecursionError:  # an answer nested too deeply to print back
+            self._error(HTTPStatus.BAD_REQUEST, "the answer is nested too deeply")
+        except NotSaved as error:
+            print(f"actionbench: error: {error}", file=sys.stderr, flush=True)  # the full line, for whoever runs it
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, not_saved_message(error))
         except ActionBenchError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
 
