@@ -150,10 +150,12 @@ RULE = "use letters, digits, '-' and '_' only (up to 64), starting with a letter
     ("a/b", "the action name 'a/b' contains a path separator or '..': " + RULE),
     ("..", "the action name '..' contains a path separator or '..': " + RULE),
     ("../escape", "the action name '../escape' contains a path separator or '..': " + RULE),
-    ("a\\b", "the action name 'a\\b' contains a path separator or '..': " + RULE),
+    ("a\\b", "the action name 'a\\\\b' contains a path separator or '..': " + RULE),  # shown escaped, as repr
     ("my wave", "the action name 'my wave' is not a plain name: " + RULE),
     ("_hidden", "the action name '_hidden' is not a plain name: " + RULE),
-    ("all", "the action name 'all' is reserved (--actions all means every action): choose another name."),
+    ("all", "the action name 'all' is reserved ('all' selects every action): choose another name."),
+    ("a" * 300, f"the action name '{'a' * 60}...' is not a plain name: " + RULE),  # was echoed whole
+    ("new\nline", "the action name 'new\\nline' is not a plain name: " + RULE),  # escaped: one line
     ("salute", "the action name 'salute' is taken by the official ActionBench: choose another name, e.g. my_salute."),
     ("CHEER", "the action name 'CHEER' is taken by the official ActionBench as 'cheer' (action names compare "
               "case-insensitively): choose another name, e.g. my_CHEER."),

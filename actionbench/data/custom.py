@@ -21,7 +21,7 @@ from actionbench.data.official import official_action_names
 from actionbench.errors import ActionBenchError
 from actionbench.fileio import atomic_write_text, file_sha256, nearest_existing
 from actionbench.imageio import IMAGE_SUFFIXES, open_rgb
-from actionbench.names import NAME_PATTERN, NAME_RULE, RESERVED_NAMES  # the one rule for names
+from actionbench.names import check_name as check_plain_name  # the one rule for names
 from actionbench.paths import custom_actions_dir
 
 
@@ -33,15 +33,8 @@ class CheckedImage:
 
 
 def check_name(name: str) -> str:
-    if not name or not name.strip():
-        raise ActionBenchError("the action name is empty", f"give a name: {NAME_RULE}")
-    if "/" in name or "\\" in name or ".." in name:
-        raise ActionBenchError(f"the action name '{name}' contains a path separator or '..'", NAME_RULE)
-    if not NAME_PATTERN.fullmatch(name):
-        raise ActionBenchError(f"the action name '{name}' is not a plain name", NAME_RULE)
-    if name.lower() in RESERVED_NAMES:
-        raise ActionBenchError(f"the action name '{name}' is reserved (--actions {name} means every action)",
-                               "choose another name")
+    """The suite's one rule for names (``names.check_name``), and not an official action's name."""
+    name = check_plain_name("action", name)
     taken = {official.lower(): official for official in official_action_names()}.get(name.lower())
     if taken is not None:  # names compare case-insensitively: CHEER would be a second cheer
         spelled = "" if taken == name else f" as '{taken}' (action names compare case-insensitively)"
