@@ -162,3 +162,43 @@ def test_validate_judge_checks_its_json_path_first(capsys, tmp_path, benchmark_c
     assert error_of(capsys, *validate, str(tmp_path / "afile" / "x.json")) == (
         f"actionbench: error: --json {tmp_path / 'afile' / 'x.json'} is inside {tmp_path / 'afile'}, which is a file, "
         "not a folder: give a path in a folder.\n")
+
+
+@pytest.mark.parametrize("out", ["", "sheet.jpg", "."])
+def test_render_writes_only_a_png_file(capsys, out):
+    """``--out sheet.jpg`` wrote PNG bytes under a .jpg name; ``--out ""`` tried to write the working folder."""
+    assert error_of(capsys, "mini", "render", "--out", out) == (
+        f"actionbench: error: --out {out!r} is not a .png file to write: give a file name ending in .png.\n")
+
+
+class _Posterior:
+    def __init__(self, pixels):
+        self.mean = pixels[:, :1, ::4, ::4]
+        self.std = torch.ones_like(self.mean)
+
+
+class _Vae:
+    """Stands in for the autoencoder: encode() returns something with ``latent_dist``."""
+
+    config = type("Config", (), {"scaling_factor": 0.5})
+    encodes = 0
+
+    def encode(self, pixels):
+        self.encodes += 1
+        return type("Output", (), {"latent_dist": _Posterior(pixels)})
+
+
+def test_the_latent_cache_is_written_whole_and_a_damaged_one_is_recomputed(tmp_path):
+    from actionbench.mini.train.diffusion import encode_latents, read_latents
+
+    images = np.random.default_rng(0).integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
+    cache, vae = tmp_path / "latents.pt", _Vae()
+    mean, std = encode_latents(vae, images, cache)
+    assert read_latents(cache, len(images)) is not None and not list(tmp_path.glob(".*"))  # no temporary left
+    again, _ = encode_latents(vae, images, cache)
+    assert vae.encodes == 1 and torch.equal(again, mean)  # read back, not recomputed
+    assert read_latents(cache, len(images) + 1) is None  # another dataset's size: not trusted
+    cache.write_bytes(cache.read_bytes()[:50])  # cut short (a kill before the atomic write existed)
+    assert read_latents(cache, len(images)) is None
+    recomputed, _ = encode_latents(vae, images, cache)
+    assert vae.encodes == 2 and torch.equal(recomputed, mean)

@@ -94,6 +94,8 @@ def render_main(args: argparse.Namespace) -> int:
     from actionbench.mini.sheet import contact_sheet
 
     check_flags(args, RENDER_RANGES)
+    if not args.out.strip() or Path(args.out).suffix.lower() != ".png" or Path(args.out).is_dir():
+        raise ActionBenchError(f"--out {args.out!r} is not a .png file to write", "give a file name ending in .png")
     path = contact_sheet(Path(args.out), args.count, args.seed)
     print(f"contact sheet: {path}")
     return 0

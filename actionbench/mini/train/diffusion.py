@@ -10,6 +10,8 @@ so the model sees each factor named and left out; held-out actions never occur i
 
 from __future__ import annotations
 
+import io
+import pickle
 import shutil
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from actionbench.errors import ActionBenchError
-from actionbench.fileio import file_sha256
+from actionbench.fileio import atomic_write_bytes, file_sha256
 from actionbench.mini.datasets import facts_of, load_or_render
 from actionbench.mini.models import load_tokenizer, scheduler_config, text_encoder_config, unet_config
 from actionbench.mini.train.loop import Trainer, TrainSettings, default_workdir, to_unit_range
@@ -47,10 +49,11 @@ def training_scheduler():
 
 @torch.no_grad()
 def encode_latents(vae, images: np.ndarray, cache: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior mean and std of every image (scaled), cached beside the training's checkpoints."""
-    if cache.is_file():
-        state = torch.load(cache)
-        return state["mean"], state["std"]
+    """Posterior mean and std of every image (scaled), cached beside the training's checkpoints (written
+    atomically; a cache that cannot be read or does not match ``images`` is recomputed, not trusted)."""
+    cached = read_latents(cache, len(images))
+    if cached is not None:
+        return cached
     means, stds = [], []
     for start in range(0, len(images), 512):
         posterior = vae.encode(to_unit_range(images[start:start + 512])).latent_dist
@@ -58,7 +61,22 @@ def encode_latents(vae, images: np.ndarray, cache: Path) -> tuple[torch.Tensor, 
         stds.append(posterior.std)
     scale = vae.config.scaling_factor
     mean, std = torch.cat(means) * scale, torch.cat(stds) * scale
-    torch.save({"mean": mean, "std": std}, cache)
+    buffer = io.BytesIO()
+    torch.save({"mean": mean, "std": std}, buffer)
+    atomic_write_bytes(cache, buffer.getvalue())
+    return mean, std
+
+
+def read_latents(cache: Path, count: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The cached (mean, std) of ``count`` images, or None when absent, damaged or of another size."""
+    try:
+        state = torch.load(cache, weights_only=True)
+        mean, std = state["mean"], state["std"]
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError):
+        return None
+    if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor)) or len(mean) != count \
+            or mean.shape != std.shape:
+        return None
     return mean, std
 
 
