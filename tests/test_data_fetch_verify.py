@@ -101,6 +101,18 @@ def test_verify_a_missing_folder(tmp_path, capsys):
                                        f"that holds the action folders (cheer/, gesture/, ...).\n")
 
 
+def test_verify_one_folder_too_high_names_the_folder_that_holds_the_data(copy, capsys):
+    """The parent of the data's folder matched none of it ("168 missing, 174 extra") with no hint."""
+    assert main(["data", "verify", str(copy.parent)]) == 1
+    assert capsys.readouterr().err.endswith(f": verify {copy}, which holds it\n")
+
+
+def test_verify_an_empty_path_is_refused(capsys):
+    assert main(["data", "verify", ""]) == 2  # Path("") would verify the working folder
+    assert capsys.readouterr().err == ("actionbench: error: the folder to verify is empty: give the folder that "
+                                       "holds the official data.\n")
+
+
 def test_fetch_downloads_verifies_and_installs(tmp_path, home, monkeypatch, capsys):
     archive = github_zip(shared_path("actionbench"), tmp_path / "archive.zip")
     monkeypatch.setenv("ACTIONBENCH_DATA_URL", archive.as_uri())

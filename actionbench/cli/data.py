@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from actionbench.errors import ActionBenchError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("data", help="fetch or verify the official ActionBench; add your own action",
@@ -49,15 +51,27 @@ def verify_main(args: argparse.Namespace) -> int:
 
     from actionbench.data.verify import verify_copy
 
+    if not args.path.strip():  # Path("") is the working folder
+        raise ActionBenchError("the folder to verify is empty", "give the folder that holds the official data")
     result = verify_copy(Path(args.path))
     for line in result.problem_lines():
         print(line)
     if result.ok:
         print(result.summary())
         return 0
-    print(f"actionbench: {result.summary()}: restore the originals, e.g. with 'actionbench data fetch'",
-          file=sys.stderr)
+    inner = official_inside(Path(args.path)) if result.checked == 0 else None
+    fix = f"verify {inner}, which holds it" if inner else "restore the originals, e.g. with 'actionbench data fetch'"
+    print(f"actionbench: {result.summary()}: {fix}", file=sys.stderr)
     return 1
+
+
+def official_inside(folder: Path) -> Path | None:
+    """A sub-folder of ``folder`` that holds the official data, when ``folder`` itself matched none of it."""
+    from actionbench.data.official import looks_like_official
+
+    if not folder.is_dir():
+        return None
+    return next((sub for sub in sorted(folder.iterdir()) if sub.is_dir() and looks_like_official(sub)), None)
 
 
 def add_action_main(args: argparse.Namespace) -> int:
