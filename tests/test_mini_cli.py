@@ -39,6 +39,11 @@ def test_train_starts_from_exported_weights_for_keypoints_and_unet_only(tmp_path
     assert capsys.readouterr().err.strip() == (
         f"actionbench: error: --init {tmp_path} holds no exported weights (no model_index.json): "
         "give a folder written by export, e.g. actionbench/mini/weights/pipeline.")
+    (tmp_path / "config.json").write_text("{}")  # a config without its weights: named, not "reinstall the package"
+    assert main(["mini", "train", "--component", "keypoints", "--init", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"actionbench: error: --init {tmp_path} holds no exported weights (no model.safetensors): "
+        "give a folder written by export, e.g. actionbench/mini/weights/keypoints.")
 
 
 def test_train_moves_only_the_unet_to_another_device_and_only_one_that_exists(capsys):

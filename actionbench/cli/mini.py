@@ -33,11 +33,15 @@ class InitFolder:
     """What a component's exported folder holds (so --init can be checked before training starts),
     and the shipped folder of that kind, named in the error."""
 
-    marker: str
+    files: tuple[str, ...]
     shipped: str
 
 
-INIT_FOLDERS = {"keypoints": InitFolder("config.json", "keypoints"), "unet": InitFolder("model_index.json", "pipeline")}
+INIT_FOLDERS = {
+    "keypoints": InitFolder(("config.json", "model.safetensors"), "keypoints"),
+    "unet": InitFolder(("model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                        "text_encoder/config.json", "text_encoder/model.safetensors"), "pipeline"),
+}
 
 
 def add_parser(subparsers) -> None:
@@ -121,8 +125,10 @@ def train_main(args: argparse.Namespace) -> int:
         raise ActionBenchError(f"--init is not supported for --component {args.component}",
                                "leave --init out (only keypoints and unet start from exported weights)")
     init = INIT_FOLDERS.get(args.component)
-    if "init" in overrides and init and not (Path(overrides["init"]) / init.marker).is_file():
-        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no {init.marker})",
+    lacking = [name for name in init.files if not (Path(overrides["init"]) / name).is_file()] \
+        if "init" in overrides and init else []
+    if lacking:
+        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no {lacking[0]})",
                                f"give a folder written by export, e.g. actionbench/mini/weights/{init.shipped}")
     if "device" in overrides:
         check_device(args.component, overrides["device"])
