@@ -215,3 +215,12 @@ def test_report_and_check_on_a_folder_that_is_not_a_run(capsys, tmp_path):
     assert code == 2
     assert err == (f"actionbench: error: baseline {baseline} lacks column(s) action, mean: pass a leaderboard.csv "
                    "written by 'actionbench report'.\n")
+
+
+def test_list_says_benchmark_is_for_actions_only(capsys):
+    """``list methods --benchmark x`` ignored the flag; every benchmark lists the same methods."""
+    code, _, err = run_cli(capsys, "list", "methods", "--benchmark", "x")
+    assert code == 2
+    assert err == ("actionbench: error: --benchmark applies to 'list actions', not to 'list methods': "
+                   "leave --benchmark out.\n")
+    assert run_cli(capsys, "list", "actions")[0] == 0  # the default benchmark still

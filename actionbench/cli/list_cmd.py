@@ -6,6 +6,8 @@ import argparse
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from actionbench.errors import ActionBenchError
+
 if TYPE_CHECKING:
     from actionbench.registry import Registry
 
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("list", help="list methods, actions, metrics, benchmarks or base models")
     parser.add_argument("what", choices=["methods", "actions", "metrics", "benchmarks", "base-models", "executors"])
-    parser.add_argument("--benchmark", default="mini", help="for 'actions': the benchmark (default: mini)")
+    parser.add_argument("--benchmark", help="for 'actions': the benchmark (default: mini)")
     parser.set_defaults(func=main)
 
 
@@ -27,11 +29,14 @@ def main(args: argparse.Namespace) -> int:
     if args.what == "actions":
         from actionbench.data import get_benchmark
 
-        benchmark = get_benchmark(args.benchmark)
+        benchmark = get_benchmark(args.benchmark or "mini")
         print(f"benchmark {benchmark.name} (version {benchmark.version})")
         _print_table([(a.name, f"{len(a.exemplars)} exemplars", a.source, a.description)
                       for a in benchmark.actions.values()])
         return 0
+    if args.benchmark is not None:  # every benchmark has the same methods, metrics, ...: said, not ignored
+        raise ActionBenchError(f"--benchmark applies to 'list actions', not to 'list {args.what}'",
+                               "leave --benchmark out")
     registry = _registry(args.what)
     _print_table([(name, description) for name, description in registry.describe()])
     return 0
