@@ -13,6 +13,8 @@ import dataclasses
 import math
 import re
 import shlex
+import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,8 @@ def run_base_model(manifest: dict[str, Any], run_dir: str | Path) -> BaseModel:
 def resolve_request(trained: TrainedUnit, prompt: str, seeds: list[int], steps: int | None,
                     guidance: float | None) -> SampleRequest:
     """Check the inputs; steps and guidance default to the run's (the protocol's) values."""
+    if any(unicodedata.category(c) == "Cs" for c in prompt):  # bytes that were not UTF-8, surrogate-escaped
+        raise ActionBenchError("the prompt holds bytes that are not UTF-8 text", "type the prompt again as UTF-8 text")
     if ACTION_PLACEHOLDER not in prompt:
         raise ActionBenchError(f"the prompt {prompt!r} has no {ACTION_PLACEHOLDER} placeholder",
                                'write where the action goes, e.g. "a corgi {action} on the moon"')
@@ -148,8 +152,28 @@ def generate_samples(trained: TrainedUnit, request: SampleRequest, device: str |
     device = resolve_device(device or trained.manifest.get("config", {}).get("device", "auto"))
     method = METHODS.get(trained.unit.method)(cache_dir=None)  # nothing is written into the run
     pipe = trained.base.load(device=device)
+    cut = prompt_cut(pipe.tokenizer, request.prompt)
+    if cut:
+        print(f"actionbench: note: {cut}", file=sys.stderr)
     seeds = list(request.seeds)
     return method.generate(pipe, trained.artifact, [request.prompt] * len(seeds), seeds, config)
+
+
+def prompt_cut(tokenizer, prompt: str) -> str | None:
+    """Refuse a prompt whose action the text encoder would never read (the words before ``{action}``
+    fill its context); say when the end of a prompt is cut. Either way the encoder truncates silently.
+    The action's own tokens are counted as one, the fewest a method's identifier takes."""
+    readable = tokenizer.model_max_length - 2  # the start and end tokens
+    before, _, after = prompt.partition(ACTION_PLACEHOLDER)
+    used = len(tokenizer(before.strip(), add_special_tokens=False).input_ids)
+    if used >= readable:
+        raise ActionBenchError(f"the prompt has {used} tokens before {ACTION_PLACEHOLDER} and the text encoder reads "
+                               f"{readable}: the action would be cut off", f"shorten the words before {ACTION_PLACEHOLDER}")
+    total = used + 1 + len(tokenizer(after.strip(), add_special_tokens=False).input_ids)
+    if total > readable:
+        return (f"the prompt is at least {total} tokens long and the text encoder reads {readable}: "
+                "its end is cut (the action is read)")
+    return None
 
 
 def slug(text: str) -> str:

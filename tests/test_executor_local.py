@@ -116,6 +116,11 @@ def report_gpu_when_both_started(folder: str, count: int) -> str:
 def test_bad_worker_count_and_unknown_settings_are_refused(fixture_benchmark, tmp_path, capsys):
     assert main(run_args(fixture_benchmark, tmp_path / "a", "--workers", "0")) == 2
     assert capsys.readouterr().err.strip() == "actionbench: error: --workers is 0: give 1 or more."
+    many = 4 * (os.cpu_count() or 1) + 1  # 100000 hung for good: the pool's start-up queue filled before any worker ran
+    assert main(run_args(fixture_benchmark, tmp_path / "c", "--workers", str(many))) == 2
+    assert capsys.readouterr().err.strip() == (f"actionbench: error: --workers is {many}, more than this machine can "
+                                               f"run: give at most {many - 1} (4 per core).")
+    assert not (tmp_path / "c").exists()
     assert main(run_args(fixture_benchmark, tmp_path / "b", "--set", "executor_settings.ray_adress=auto")) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("actionbench: error: unknown setting 'ray_adress' in executor_settings: valid settings are "

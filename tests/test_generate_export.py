@@ -151,6 +151,11 @@ def test_export_writes_a_model_card_whose_snippet_runs_without_the_suite(run_dir
      'e.g. "a corgi {{action}} on the moon".'),
     (["--method", METHOD, "--action", ACTION, "--seeds", "0,x"],
      "--seeds '0,x' is not a list of whole numbers: pass comma-separated seeds such as 0,1,2."),
+    (["--method", METHOD, "--action", ACTION, "--prompt", "a dog {{action}} \udcff"],  # bytes not UTF-8
+     "the prompt holds bytes that are not UTF-8 text: type the prompt again as UTF-8 text."),
+    (["--method", METHOD, "--action", ACTION, "--prompt", "very " * 40 + "big dog {{action}}"],  # mini reads 30
+     "the prompt has 42 tokens before {{action}} and the text encoder reads 30: the action would be cut off: "
+     "shorten the words before {{action}}."),
     (["--method", METHOD, "--action", ACTION, "--steps", "0"],
      "--steps must be a positive number of sampling steps, not 0: pass e.g. --steps 50."),
     (["--method", METHOD, "--action", ACTION, "--out", "{run}/units/p_plus"],
@@ -165,6 +170,16 @@ def test_generate_refuses_bad_input_in_one_line(run_dir, arguments, message, cap
     assert main(["generate", str(run_dir), *arguments]) == 2
     assert error_line(capsys) == "actionbench: error: " + message.format(run=run_dir)
     assert not (run_dir / "units" / METHOD / "samples").exists()
+
+
+@pytest.mark.slow
+def test_a_prompt_whose_end_the_encoder_cuts_is_said(run_dir, tmp_path, capsys):
+    """The text encoder truncates silently; the action is read, the end of the prompt is not."""
+    capsys.readouterr()
+    assert main(["generate", str(run_dir), "--method", METHOD, "--action", ACTION, "--seeds", "0",
+                 "--prompt", "a dog {action} " + "very " * 40 + "far away", "--out", str(tmp_path / "long")]) == 0
+    assert ("actionbench: note: the prompt is at least 45 tokens long and the text encoder reads 30: its end is "
+            "cut (the action is read)") in capsys.readouterr().err
 
 
 def test_generate_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):

@@ -109,9 +109,18 @@ def _exit_with_driver(driver_pid: int) -> None:
     os._exit(1)
 
 
+def max_workers() -> int:
+    """The most worker processes a run may start here: 4 per core, so a GPU node's one-per-GPU fits."""
+    return 4 * (os.cpu_count() or 1)
+
+
 @EXECUTORS.register("local")
 def local_executor(config: RunConfig):
     """In this process, or --workers N processes on this node (one GPU each where there are GPUs)."""
     if config.workers < 1:
         raise ActionBenchError(f"--workers is {config.workers}", "give 1 or more")
+    most = max_workers()
+    if config.workers > most:  # each is a process; thousands also deadlocked the pool's start-up queue
+        raise ActionBenchError(f"--workers is {config.workers}, more than this machine can run",
+                               f"give at most {most} (4 per core)")
     return InProcessExecutor(config) if config.workers == 1 else WorkerPoolExecutor(config)
