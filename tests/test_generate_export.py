@@ -264,3 +264,22 @@ def test_the_card_names_a_hub_base_and_the_official_exemplars_licence(tmp_path):
     assert yaml.safe_load(card.split("---\n")[1]) == front
     assert "licensed **CC BY-NC-ND 4.0**: non-commercial use only" in card
     assert "pipe.load_textual_inversion(ARTIFACT)" in card and "`a corgi <A> on the moon`" in card
+
+
+@pytest.mark.slow
+def test_the_reference_method_is_not_exported_and_generate_says_what_it_draws(tmp_path, capsys):
+    """``plain`` has one unit shared by every action: its card named the action "_shared" with an empty
+    placeholder; generate drew it for `--action cheer` without a word."""
+    run = tmp_path / "run"
+    assert main(["run", "--methods", "blank", "--actions", "cheer", "--seeds", "0", "--metrics", "leakage",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run), str(tmp_path / "card"), "--method", "plain", "--action", "cheer"]) == 2
+    assert error_line(capsys) == ("actionbench: error: plain is the run's reference (the subject alone, one unit for "
+                                  "every action): it learned no action to export: export a method trained on the "
+                                  "action.")
+    assert not (tmp_path / "card").exists()
+    assert main(["generate", str(run), "--method", "plain", "--action", "cheer", "--seeds", "0",
+                 "--prompt", "a cat {action}", "--out", str(tmp_path / "drawn")]) == 0
+    assert ("actionbench: note: plain is the run's reference: it draws the subject alone, the same for every "
+            "action (cheer included)") in capsys.readouterr().err

@@ -33,6 +33,9 @@ def main(args: argparse.Namespace) -> int:
     if not seeds:
         raise ActionBenchError("no seed given", "pass --seeds 0 or a comma-separated list such as 0,1,2,3")
     trained = open_trained_unit(args.run_dir, args.method, args.action)
+    if trained.unit.action is None:  # its card would name the action "_shared" and an empty placeholder
+        raise ActionBenchError(f"{args.method} is the run's reference (the subject alone, one unit for every "
+                               "action): it learned no action to export", "export a method trained on the action")
     if args.prompt is not None:
         resolve_request(trained, args.prompt, seeds, None, None)  # the prompt's own checks
     written = export_unit(trained, Path(args.out_dir), prompt=args.prompt, seeds=tuple(seeds), device=args.device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
@@ -46,6 +47,9 @@ def main(args: argparse.Namespace) -> int:
 
     seeds = parse_seeds(args.seeds)
     trained = open_trained_unit(args.run_dir, args.method, args.action)
+    if trained.unit.action is None:
+        print(f"actionbench: note: {args.method} is the run's reference: it draws the subject alone, the same "
+              f"for every action ({args.action} included)", file=sys.stderr)
     request = resolve_request(trained, args.prompt, seeds, args.steps, args.guidance)
     default = Path(args.run_dir) / SAMPLES_FOLDER / trained.unit.method / trained.action_name
     out_dir = check_out_dir(Path(args.out) if args.out else default, Path(args.run_dir))
