@@ -125,11 +125,11 @@ def train_main(args: argparse.Namespace) -> int:
         raise ActionBenchError(f"--init is not supported for --component {args.component}",
                                "leave --init out (only keypoints and unet start from exported weights)")
     init = INIT_FOLDERS.get(args.component)
-    lacking = [name for name in init.files if not (Path(overrides["init"]) / name).is_file()] \
-        if "init" in overrides and init else []
-    if lacking:
-        raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no {lacking[0]})",
-                               f"give a folder written by export, e.g. actionbench/mini/weights/{init.shipped}")
+    if "init" in overrides and init:
+        lacking = [name for name in init.files if not (Path(overrides["init"]) / name).is_file()]
+        if lacking:
+            raise ActionBenchError(f"--init {overrides['init']} holds no exported weights (no {lacking[0]})",
+                                   f"give a folder written by export, e.g. actionbench/mini/weights/{init.shipped}")
     if "device" in overrides:
         check_device(args.component, overrides["device"])
     settings = dataclasses.replace(module.DEFAULTS, seed=args.seed, **overrides)
