@@ -10,7 +10,8 @@ one:
   +-margin (``within``);
 - ``contradicted``: the CI lies wholly on the other side with p < 0.05 (or wholly outside +-margin);
 - ``not shown``: neither (the CI straddles the line): more seeds or actions are needed;
-- ``not run``: a method is not on the board; ``no pairs``: the score has no paired values.
+- ``not run``: a method is not on the board (one that ran only as a metric's reference is named as
+  such); ``no pairs``: the score has no paired values.
 
 The claims follow the paper's table (CVPR 2024, Stable Diffusion 2.1, human judgement; see
 docs/reproduction.md) as stated in the project's reproduction targets. Differences are in the score's
@@ -99,6 +100,14 @@ def outcome(claim: Claim, low: float, high: float, p_value: float) -> str:
     return "contradicted" if high < 0 and p_value < SIGNIFICANCE else "not shown"
 
 
+def missing_label(method: str, data: RunData) -> str:
+    """A method off the board, in words: a metric's reference (``plain`` for leakage) did run, but
+    only to be compared against, so it has no scores of its own to test a claim with."""
+    metrics = sorted({str(metric) for manifest in data.manifests.values()
+                      for metric, reference in (manifest.get("references") or {}).items() if reference == method})
+    return f"{method} ran only as the reference of {' and '.join(metrics)}" if metrics else method
+
+
 def check_claims(data: RunData, claims: tuple[Claim, ...] = PAPER_CLAIMS) -> pd.DataFrame:
     """One row per claim: the overall paired difference and its outcome."""
     methods = set(data.scores["method"].unique())
@@ -112,7 +121,7 @@ def check_claims(data: RunData, claims: tuple[Claim, ...] = PAPER_CLAIMS) -> pd.
                "ci_high": math.nan, "p_value": math.nan}
         missing = [m for m in (claim.method_a, claim.method_b) if m not in methods]
         if missing:
-            rows.append({**row, "outcome": f"not run ({', '.join(missing)})"})
+            rows.append({**row, "outcome": f"not run ({', '.join(missing_label(m, data) for m in missing)})"})
             continue
         pair = (claim.method_a, claim.method_b)
         if pair not in comparisons:

@@ -265,7 +265,7 @@ def write_html(board: pd.DataFrame, data: RunData, path: Path, comparison: pd.Da
         overall=table(board, OVERALL, headline, data.infos, controls, incomplete=incomplete),
         overall_folded=table(board, OVERALL, folded, data.infos, controls, mark_best=False,  # explain, not rank
                              incomplete=incomplete),
-        unfinished=data.unfinished_note(),
+        unfinished=data.unfinished_note(), not_run=data.not_run_note(), seeds=data.seeds_note(),
         per_action=[table(board, a, headline, data.infos, controls) for a in actions],
         descriptions={a: data.descriptions.get(a, "") for a in actions}, prompts=prompts,
         base_models=sorted({str(m["base_model"]["name"]) for m in data.manifests.values()}),

@@ -4,8 +4,9 @@ Methods are rows. The columns are the HTML board's headline: the paper's judgeme
 Subject, Total, in %), then the scores that rank methods (diagnostics and columns that repeat another
 image for image are in the CSV); each cell is the mean with its 95% bootstrap CI, and the best mean
 per column (in the score's own direction) is bold. Controls sit below a rule, in italics, never bold;
-a method whose row covers fewer actions than the others' (an unfinished run) carries a dagger that
-the caption explains, never bold. Every string from the run is LaTeX-escaped.
+a method whose row covers fewer actions than the others' (an unfinished run, or a method not run on
+every action of the runs pooled) carries a dagger that the caption explains, never bold; methods
+scored on different seeds are named in the caption. Every string from the run is LaTeX-escaped.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ def latex_table(board: pd.DataFrame, data: RunData) -> str:
         notes += (" Below the rule, in italics: controls, methods whose right answer is known (the floor and "
                   "ceiling to read the others by), never marked best.")
     if incomplete:
-        covers = "; ".join(f"{latex_escape(m)} over {k} of {n} actions" for m, (k, n) in incomplete.items())
-        notes += rf" $^\dagger$Not finished: {covers}; not comparable with the other rows, never marked best."
+        notes += rf" $^\dagger${incomplete_caption(data)}; not comparable with the other rows, never marked best."
+    if data.mixed_seeds():
+        notes += f" Methods on different seeds: {latex_escape(data.seed_groups())}."
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
@@ -118,6 +120,23 @@ def latex_table(board: pd.DataFrame, data: RunData) -> str:
         r"\end{table*}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def incomplete_caption(data: RunData) -> str:
+    """Why daggered rows cover fewer actions: not finished (units left off) or not run on every action."""
+    incomplete, missing = data.incomplete_methods(), data.not_run()
+    unfinished = {u.method for u in data.unfinished}
+
+    def covers(methods: list[str], why: bool = False) -> str:
+        return "; ".join(f"{latex_escape(m)} over {incomplete[m][0]} of {incomplete[m][1]} actions"
+                         + (f" (not run on {latex_escape(', '.join(missing[m]))})" if why else "") for m in methods)
+
+    parts = []
+    if unfinished:
+        parts.append(f"Not finished: {covers(sorted(unfinished & set(incomplete)))}")
+    if missing:
+        parts.append(f"Not run on every action: {covers(sorted(missing), why=True)}")
+    return "; ".join(parts)
 
 
 def write_latex(board: pd.DataFrame, data: RunData, path: Path) -> Path:

@@ -30,19 +30,42 @@ class RunData:
     unfinished: list[Unfinished] = field(default_factory=list)  # units of the runs not on the board, and why
     not_named: list[str] = field(default_factory=list)  # scored methods the manifest no longer holds, left off
 
+    def board_actions(self) -> set[str]:
+        """The actions a method's overall row is held to: every action of the runs' manifests (and of
+        what they scored or left unfinished)."""
+        return ({a for m in self.manifests.values() for a in m["benchmark"]["actions"]}
+                | {u.action for u in self.unfinished} | set(self.scores["action"]))
+
+    def scored_actions(self) -> dict[str, set[str]]:
+        """Method -> the actions its overall row pools."""
+        return {str(m): set(part) for m, part in self.scores.groupby("method")["action"]}
+
+    def not_run(self) -> dict[str, list[str]]:
+        """Methods on the board that no run given was asked to run on some of the board's actions
+        (``report A B`` of runs split unevenly): method -> those actions. Unlike an unfinished unit, no
+        run can finish them; they must be run."""
+        actions, scored = self.board_actions(), self.scored_actions()
+        asked = {(u.method, u.action) for u in self.unfinished}
+        missing = {m: sorted(a for a in actions - done if (m, a) not in asked) for m, done in scored.items()}
+        return {m: left for m, left in sorted(missing.items()) if left}
+
     def incomplete_methods(self) -> dict[str, tuple[int, int]]:
-        """Methods whose overall row covers fewer actions than the board: method -> (scored, all)."""
-        actions = {a for m in self.manifests.values() for a in m["benchmark"]["actions"]} | {u.action for u in self.unfinished}
-        scored = self.scores.groupby("method")["action"].nunique().to_dict() if not self.scores.empty else {}
-        return {method: (scored.get(method, 0), len(actions))
-                for method in sorted({u.method for u in self.unfinished})}
+        """Methods whose overall row covers fewer actions than the board: method -> (scored, all).
+        One rule for both causes, a unit left unfinished (``unfinished``) and an action never run in
+        the runs given (``not_run``): such a row is a mean over easier or harder actions than the
+        others', so it is tagged, never marked best, and ``complete`` is False in the CSV."""
+        actions, scored = self.board_actions(), self.scored_actions()
+        methods = {u.method for u in self.unfinished} | set(self.not_run())
+        return {method: (len(scored.get(method, ())), len(actions)) for method in sorted(methods)}
 
     def unfinished_note(self) -> str:
         """One line for a reader: which units are left off the board, why, and how to finish them."""
         if not self.unfinished:
             return ""
         shown = first_few([f"{u.method} on {u.action}: {u.reason}" for u in self.unfinished], 4, "; ")
-        covers = ", ".join(f"{m} over {k} of {n} actions" for m, (k, n) in self.incomplete_methods().items())
+        left = {u.method for u in self.unfinished}
+        covers = ", ".join(f"{m} over {k} of {n} actions" for m, (k, n) in self.incomplete_methods().items()
+                           if m in left)
         commands = sorted({run_command(self.manifests[u.run], u.run) or f"actionbench run ... --out {u.run}"
                            for u in self.unfinished})
         return (f"{len(self.unfinished)} unit(s) not on the board ({shown}), so these overall rows are "
@@ -50,10 +73,73 @@ class RunData:
                 f"('actionbench run' of those methods and actions with the run's settings and --out; the last "
                 f"command that wrote the run resumes what it started: {'; '.join(commands)})")
 
+    def not_run_note(self) -> str:
+        """One line: the methods whose overall row pools fewer actions because they were never run on
+        the others, and how to make the rows comparable."""
+        missing = self.not_run()
+        if not missing:
+            return ""
+        incomplete = self.incomplete_methods()
+        covers = "; ".join(f"{m} over {incomplete[m][0]} of {incomplete[m][1]} actions (not run on "
+                           f"{first_few(actions, 4)} in these runs)" for m, actions in missing.items())
+        return (f"overall rows over fewer actions than the board's: {covers}; they are not comparable with the "
+                "other methods' rows and never marked best: run those methods on those actions and report that "
+                "run with these, or compare the per-action tables")
+
+    def seeds_by_method(self) -> dict[str, dict[str, tuple[int, ...]]]:
+        """Method -> action -> the protocol seeds its scored images were drawn with."""
+        scored = self.scores.dropna(subset=["seed"]).drop_duplicates(["method", "action", "seed"])
+        seeds: dict[str, dict[str, tuple[int, ...]]] = {}
+        for (method, action), part in scored.groupby(["method", "action"], sort=True):
+            seeds.setdefault(str(method), {})[str(action)] = tuple(sorted(int(s) for s in part["seed"]))
+        return seeds
+
+    def mixed_seeds(self) -> bool:
+        """Whether some action has methods scored on different seeds."""
+        seeds = self.seeds_by_method()
+        actions = {a for by_action in seeds.values() for a in by_action}
+        return any(len({by_action[a] for by_action in seeds.values() if a in by_action}) > 1 for a in actions)
+
+    def seed_groups(self) -> str:
+        """``text, adi on seeds 0, 1, 2; oracle on seed 7``: the methods grouped by their seeds."""
+        groups: dict[str, list[str]] = {}
+        for method, by_action in self.seeds_by_method().items():
+            groups.setdefault(seed_label(by_action), []).append(method)
+        return "; ".join(f"{', '.join(methods)} on {label}" for label, methods in groups.items())
+
+    def seeds_note(self) -> str:
+        """One line when pooled runs scored methods on other seeds of the same action (``report A B`` of
+        runs made with other ``--seeds``), naming which methods were scored on which seeds.
+
+        Such rows are not comparable image for image (``--compare`` and ``--claims`` pair only images
+        of the same seed), but they are not counted as incomplete: each seed is an independent draw of
+        the protocol's noise, so a mean over other seeds estimates the same quantity (its interval
+        shows its own n), while a mean over other actions does not."""
+        if not self.mixed_seeds():
+            return ""
+        return (f"methods were scored on different seeds: {self.seed_groups()}; their means are over different "
+                "images (each interval from its own n), so the rows compare unpaired, and --compare and --claims "
+                "pair only images of the same seed")
+
     @property
     def benchmark_label(self) -> str:
         labels = sorted({f"{m['benchmark']['name']} {m['benchmark']['version']}" for m in self.manifests.values()})
         return ", ".join(labels)
+
+
+def seed_label(by_action: dict[str, tuple[int, ...]]) -> str:
+    """``seeds 0, 1, 2``, or per action where they differ (``seeds 0, 1, 2 on cheer and 5, 6 on sit``)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for action, seeds in by_action.items():
+        groups.setdefault(seeds, []).append(action)
+
+    def seeds_text(seeds: tuple[int, ...]) -> str:
+        return ", ".join(map(str, seeds))
+
+    if len(groups) == 1:
+        seeds = next(iter(groups))
+        return f"seed{'s' if len(seeds) > 1 else ''} {seeds_text(seeds)}"
+    return "seeds " + " and ".join(f"{seeds_text(s)} on {', '.join(a)}" for s, a in groups.items())
 
 
 @dataclass(frozen=True)
@@ -150,9 +236,10 @@ class PooledRuns:
     """What must agree between runs pooled into one board, as first seen (value, run).
 
     One board row per method pools that method's images over every run given, so a method run with
-    other settings (ADI at 300 updates beside the board's 150), an action's other data, other scorer
-    weights or other metric settings would be averaged in silently; and a unit in two runs would count
-    its images twice (intervals too narrow). Each is refused with one line instead.
+    other settings (ADI at 300 updates beside the board's 150) or on another base model, an action's
+    other data, other scorer weights or other metric settings would be averaged in silently; and a
+    unit in two runs would count its images twice (intervals too narrow). Each is refused with one
+    line instead.
     """
 
     seen: dict[tuple[str, str], tuple[Any, str]] = field(default_factory=dict)
@@ -163,6 +250,7 @@ class PooledRuns:
             raise ActionBenchError(problem.format(name=name, first=first[1], run=run), fix)
 
     def check_run(self, manifest: dict[str, Any], run: str) -> None:
+        self.check_base_model(manifest.get("base_model"), run)
         for action, version in manifest["benchmark"]["actions"].items():
             self.agree("action", action, version, run, "action '{name}' has different data in {first} and {run}")
         for method, config in manifest.get("method_configs", {}).items():
@@ -179,11 +267,30 @@ class PooledRuns:
                        "metric '{name}' was scored by different versions of its code in {first} and {run}",
                        fix="re-run the older run with 'actionbench run' (it re-scores only), or report them separately")
 
+    def check_base_model(self, model: Any, run: str) -> None:
+        """Every image of a board comes from one base model: the same method on SD 2.1 and on the mini
+        model are two methods, whatever their settings."""
+        first, first_run = self.seen.setdefault(("base model", ""), (model, run))
+        if first != model:
+            names = [base_model_label(m) for m in (first, model)]
+            if names[0] == names[1]:  # one name, other weights: the model index tells them apart
+                names = [base_model_label(m, index=True) for m in (first, model)]
+            raise ActionBenchError(f"{first_run} and {run} were made with different base models "
+                                   f"({names[0]} and {names[1]})", "report them separately; images of different models are not comparable")
+
     def check_unit(self, unit: Unit, run: str) -> None:
         """A unit belongs to one run: the run it was first seen in must be this one."""
         self.agree("unit", f"{unit.method} on {unit.action}", run, run,
                    "{name} is in both {first} and {run}: its images would count twice",
                    fix="report one of them, or these runs separately")
+
+
+def base_model_label(model: Any, index: bool = False) -> str:
+    """A manifest's base model identity in words: its name, with its model index's hash if asked."""
+    if not isinstance(model, dict):
+        return "an unrecorded one" if model is None else repr(model)
+    name = f"'{model.get('name')}'"
+    return f"{name} (model index {model.get('index')})" if index else name
 
 
 def check_intact(store: RunStore, unit: Unit, manifest: dict[str, Any]) -> None:

@@ -122,10 +122,13 @@ def last_invocation_start(run_dir: str | Path) -> float | None:
         return None
 
 
-def report_timing(run_dir: str | Path, *, this_invocation: bool = False, out_dir: str | Path | None = None) -> str:
+def report_timing(run_dir: str | Path, *, this_invocation: bool = False, out_dir: str | Path | None = None,
+                  write: bool = True) -> str:
     """Write ``timing.csv`` into ``out_dir`` (default: the run directory) and return the table's text.
-    ``this_invocation``: count stages finished before the latest ``run`` invocation as resumed."""
+    ``this_invocation``: count stages finished before the latest ``run`` invocation as resumed.
+    ``write=False``: the text only (a report of several runs writes nothing into them)."""
     since = last_invocation_start(run_dir) if this_invocation else None
     rows = timing_table(stage_times(run_dir), since)
-    write_csv(rows, Path(out_dir if out_dir is not None else run_dir) / CSV_FILE)
+    if write:
+        write_csv(rows, Path(out_dir if out_dir is not None else run_dir) / CSV_FILE)
     return format_table(rows, f"where the time went in {run_dir}", resumed=this_invocation)

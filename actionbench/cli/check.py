@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 
@@ -16,22 +17,31 @@ def add_parser(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from actionbench.errors import ActionBenchError
-    from actionbench.reports.check import check, read_baseline
+    from actionbench.reports.check import check, check_benchmark, read_baseline
     from actionbench.reports.leaderboard import leaderboard
     from actionbench.reports.load import load_runs
 
-    if not args.tolerance >= 0:  # NaN too
-        raise ActionBenchError(f"--tolerance is {args.tolerance}", "give a shortfall >= 0, e.g. --tolerance 0.02")
+    check_tolerance(args.tolerance)
     baseline = read_baseline(Path(args.baseline))
     data = load_runs([Path(args.run_dir)])
+    check_benchmark(baseline, Path(args.baseline), Path(args.run_dir), data.benchmark_label)
     rows = check(leaderboard(data), baseline, args.tolerance)
     failed = [r for r in rows if not r.passed]
     for row in rows:
         status = "ok  " if row.passed else "FAIL"
         print(f"{status} {row.method:<20} {row.action:<12} {row.score:<22} now {row.current:.4f}  "
-              f"baseline {row.baseline:.4f}  tolerance {row.tolerance:.4f}")
+              f"baseline {row.baseline:.4f}  tolerance {row.tolerance:.4f}" + (f"  ({row.note})" if row.note else ""))
     if data.unfinished:  # overall rows over fewer actions than the baseline's cannot pass for them
         print(f"FAIL the run is not finished: {data.unfinished_note()}")
     print(f"{len(rows) - len(failed)} passed, {len(failed) + bool(data.unfinished)} failed")
     return 1 if failed or data.unfinished else 0
+
+
+def check_tolerance(tolerance: float) -> None:
+    """--tolerance must be a finite shortfall >= 0: a NaN or infinite one would pass every score."""
+    from actionbench.errors import ActionBenchError
+
+    if tolerance < 0:
+        raise ActionBenchError(f"--tolerance is {tolerance}", "give a shortfall >= 0, e.g. --tolerance 0.02")
+    if not math.isfinite(tolerance):
+        raise ActionBenchError(f"--tolerance is {tolerance}", "give a finite shortfall >= 0, e.g. --tolerance 0.02")

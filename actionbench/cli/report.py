@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path("board"))
     try:
         paths = make_report(run_dirs, out, latex=args.latex, compare=tuple(args.compare) if args.compare else None,
-                            screenshot=args.screenshot, raw_csv=args.raw_csv, claims=args.claims)
+                            screenshot=args.screenshot, raw_csv=args.raw_csv, claims=args.claims, timing=True)
     except OSError as error:  # a full disk while drawing a figure or a grid: one line, with the free space
         if error.errno not in OUT_OF_SPACE:
             raise
@@ -62,15 +62,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"image grids: {len(paths.grids)} in {next(iter(paths.grids.values())).parent}")
     for label, path in (("human ratings (CSV)", paths.human_csv), ("LaTeX table", paths.tex),
                         ("comparison (CSV)", paths.comparison_csv), ("claims (CSV)", paths.claims_csv),
-                        ("screenshot", paths.screenshot)):
+                        ("screenshot", paths.screenshot), ("timing (CSV)", paths.timing_csv)):
         if path is not None:
             print(f"{label}: {path}")
-    from actionbench.reports.timing import report_timing  # timing.csv beside the board of a single run
-
-    for run_dir in run_dirs:
-        timing = report_timing(run_dir, out_dir=out if len(run_dirs) == 1 else run_dir)
-        if timing:  # empty when no stage has finished
-            print(timing)
+    for table in paths.timing_tables:
+        print(table)
     for note in paths.notes:
         print(f"actionbench: note: {note}", file=sys.stderr)
     return 0
