@@ -175,3 +175,11 @@ def test_the_official_folder_given_as_a_benchmark_names_the_way_to_read_it(tmp_p
         get_benchmark(str(tmp_path))
     assert str(error.value).startswith(f"--benchmark {tmp_path} is a folder without benchmark.toml: give a folder "
                                        "holding benchmark.toml (docs/data-format.md), or one of ")
+
+
+def test_the_official_version_is_stable_across_suite_updates(monkeypatch):
+    """The version runs and baselines of the official data recorded before scene labels existed: a suite
+    change that re-hashes unchanged data would make every stored baseline "another version" (``check``
+    refuses those) and re-score every run for nothing."""
+    monkeypatch.setenv("ACTIONBENCH_DATA", str(shared_path("actionbench")))
+    assert get_benchmark("actionbench", with_custom=False).version == "574ed23293648371"

@@ -8,6 +8,7 @@ scores computed from different data never mix silently.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,13 +142,18 @@ class Benchmark:
     @property
     def version(self) -> str:
         """Content hash of every action, the exemplars' scene labels and the protocol. The labels are
-        here, not in ``Action.version`` (which keys trainings): they change scores, not what is learned."""
-        return stable_hash({
-            "name": self.name,
-            "actions": {name: action.version for name, action in sorted(self.actions.items())},
-            "scenes": {name: [e.scene for e in action.exemplars] for name, action in sorted(self.actions.items())},
-            "protocol": self.protocol,
-        })
+        here, not in ``Action.version`` (which keys trainings): they change scores, not what is learned.
+        A benchmark without labels hashes as it did before they existed, so its runs and baselines
+        keep their version."""
+        protocol = dataclasses.asdict(self.protocol)
+        if not protocol["subject_scenes"]:
+            del protocol["subject_scenes"]
+        content = {"name": self.name, "protocol": protocol,
+                   "actions": {name: action.version for name, action in sorted(self.actions.items())}}
+        scenes = {name: [e.scene for e in action.exemplars] for name, action in sorted(self.actions.items())}
+        if any(any(labels) for labels in scenes.values()):
+            content["scenes"] = scenes
+        return stable_hash(content)
 
     def with_actions(self, extra: dict[str, Action]) -> "Benchmark":
         merged = dict(self.actions)
