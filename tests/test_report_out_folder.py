@@ -64,3 +64,11 @@ def test_another_runs_directory_is_refused(tmp_path, capsys):
         "replace: choose a new or empty folder for the board, or one of the reported runs.\n")
     assert board.read_text().endswith("the other run's own board")
     assert main(["report", str(run), str(other), "--out", str(other), "--no-screenshot"]) == 0  # one of them
+
+
+def test_an_empty_out_is_refused_not_taken_as_the_default(tmp_path, capsys):
+    run = write_run(tmp_path / "run", values)
+    assert main(["report", str(run), "--out", "", "--no-screenshot"]) == 2
+    assert capsys.readouterr().err == ("actionbench: error: --out is empty: give the folder to write the board "
+                                       "into, or leave --out out.\n")
+    assert not (run / "leaderboard.csv").exists()

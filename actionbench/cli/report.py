@@ -35,10 +35,13 @@ def add_parser(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from actionbench.errors import ActionBenchError
     from actionbench.fileio import OUT_OF_SPACE, write_error
     from actionbench.reports import make_report
 
     run_dirs = [Path(p) for p in (args.run_dirs or [DEFAULT_RUN])]
+    if args.out is not None and not args.out.strip():  # "" is not "no --out": say it rather than pick a folder
+        raise ActionBenchError("--out is empty", "give the folder to write the board into, or leave --out out")
     out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path("board"))
     try:
         paths = make_report(run_dirs, out, latex=args.latex, compare=tuple(args.compare) if args.compare else None,
