@@ -63,11 +63,8 @@ def human_size(size: float) -> str:
 
 def free_space(path: Path) -> str:
     """The free space on ``path``'s filesystem, in words ("12.0 MiB free"), or why it is unknown."""
-    folder = Path(path)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
     try:
-        return f"{human_size(shutil.disk_usage(folder).free)} free"
+        return f"{human_size(shutil.disk_usage(nearest_existing(Path(path))).free)} free"
     except OSError:
         return "free space unknown"
 

@@ -33,7 +33,7 @@ from actionbench.fileio import atomic_write_text
 from actionbench.reports.compare import format_p, format_value
 from actionbench.reports.leaderboard import (OVERALL, column_labels, control_methods, duplicate_scores,
                                              headline_scores)
-from actionbench.reports.load import RunData
+from actionbench.reports.load import RunData, coverage
 
 TITLE = "ActionBench leaderboard"  # also how a folder holding a board is known (reports.check_board_folder)
 THUMBNAIL_PX = 96
@@ -190,7 +190,7 @@ def table(board: pd.DataFrame, action: str, scores: list[str], infos: dict,
     for method in methods:
         covered = incomplete.get(method)
         row = {"method": method, "control": method in controls, "cells": [],
-               "covers": f"{covered[0]} of {covered[1]} actions" if covered else ""}
+               "covers": coverage(covered) if covered else ""}
         for score in scores:
             cell = cells.get((method, score))
             if cell is None:

@@ -19,7 +19,7 @@ import pandas as pd
 from actionbench.fileio import atomic_write_text
 from actionbench.reports.leaderboard import (OVERALL, column_labels, control_methods, duplicate_scores,
                                              headline_scores)
-from actionbench.reports.load import RunData
+from actionbench.reports.load import RunData, coverage
 
 # Characters with a meaning in LaTeX, and what prints them as text (as pandas' and pylatex's escapers do).
 _ESCAPES = {
@@ -128,7 +128,7 @@ def incomplete_caption(data: RunData) -> str:
     unfinished = {u.method for u in data.unfinished}
 
     def covers(methods: list[str], why: bool = False) -> str:
-        return "; ".join(f"{latex_escape(m)} over {incomplete[m][0]} of {incomplete[m][1]} actions"
+        return "; ".join(f"{latex_escape(m)} over {coverage(incomplete[m])}"
                          + (f" (not run on {latex_escape(', '.join(missing[m]))})" if why else "") for m in methods)
 
     parts = []

@@ -64,7 +64,7 @@ class RunData:
             return ""
         shown = first_few([f"{u.method} on {u.action}: {u.reason}" for u in self.unfinished], 4, "; ")
         left = {u.method for u in self.unfinished}
-        covers = ", ".join(f"{m} over {k} of {n} actions" for m, (k, n) in self.incomplete_methods().items()
+        covers = ", ".join(f"{m} over {coverage(counts)}" for m, counts in self.incomplete_methods().items()
                            if m in left)
         commands = sorted({run_command(self.manifests[u.run], u.run) or f"actionbench run ... --out {u.run}"
                            for u in self.unfinished})
@@ -80,8 +80,8 @@ class RunData:
         if not missing:
             return ""
         incomplete = self.incomplete_methods()
-        covers = "; ".join(f"{m} over {incomplete[m][0]} of {incomplete[m][1]} actions (not run on "
-                           f"{first_few(actions, 4)} in these runs)" for m, actions in missing.items())
+        covers = "; ".join(f"{m} over {coverage(incomplete[m])} (not run on {first_few(actions, 4)} in these runs)"
+                           for m, actions in missing.items())
         return (f"overall rows over fewer actions than the board's: {covers}; they are not comparable with the "
                 "other methods' rows and never marked best: run those methods on those actions and report that "
                 "run with these, or compare the per-action tables")
@@ -125,6 +125,11 @@ class RunData:
     def benchmark_label(self) -> str:
         labels = sorted({f"{m['benchmark']['name']} {m['benchmark']['version']}" for m in self.manifests.values()})
         return ", ".join(labels)
+
+
+def coverage(counts: tuple[int, int]) -> str:
+    """``6 of 8 actions``: how much of the board an overall row covers (``incomplete_methods``' values)."""
+    return f"{counts[0]} of {counts[1]} actions"
 
 
 def seed_label(by_action: dict[str, tuple[int, ...]]) -> str:

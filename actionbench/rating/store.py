@@ -144,6 +144,9 @@ def rater_file_name(rater: str) -> str:
     return f"{slug}-{stable_hash(rater, 8)}.jsonl"
 
 
+NOT_A_JUDGEMENT = (ValueError, KeyError, TypeError, ActionBenchError)  # what _parse raises for a bad line
+
+
 def _parse(line: str) -> Judgement:
     row = json.loads(line)
     answers = row["answers"]
@@ -157,7 +160,7 @@ def _whole(line: str) -> Judgement | None:
     """``line`` as a judgement, or None: for a last line without its newline, whole or cut short."""
     try:
         return _parse(line) if line.strip() else None
-    except (ValueError, KeyError, TypeError, ActionBenchError):
+    except NOT_A_JUDGEMENT:
         return None
 
 
@@ -280,7 +283,7 @@ def _read(path: Path) -> list[Judgement]:
             continue
         try:
             found.append(_parse(line))
-        except (ValueError, KeyError, TypeError, ActionBenchError) as error:
+        except NOT_A_JUDGEMENT as error:
             raise ActionBenchError(f"{path} line {number} is not a judgement ({error})",
                                    "repair or remove that line") from None
     whole = _whole(last)
